@@ -1,0 +1,44 @@
+"""OmniQ: an async-first task queue with a sync API, embedded SQLite by default.
+
+Example:
+    >>> from omniq import OmniQ
+    >>> with OmniQ(project_name="demo", backend_type="memory") as oq:
+    ...     oq.start_worker(worker_type="thread_pool", max_workers=2)
+    ...     oq.get_result(oq.enqueue(func=abs, func_args={"x": -3}))
+    3
+"""
+
+from omniq._version import __version__
+from omniq.core.omniq import OmniQ
+from omniq.exceptions import (
+    BackendError,
+    ConfigurationError,
+    OmniQError,
+    ResultExpiredError,
+    SerializationError,
+    TaskCancelledError,
+    TaskExpiredError,
+    TaskFailedError,
+    TaskNotFoundError,
+    TimeoutError,
+)
+from omniq.models import EventType, Task, TaskEvent, TaskStatus
+
+__all__ = [
+    "BackendError",
+    "ConfigurationError",
+    "EventType",
+    "OmniQ",
+    "OmniQError",
+    "ResultExpiredError",
+    "SerializationError",
+    "Task",
+    "TaskCancelledError",
+    "TaskEvent",
+    "TaskExpiredError",
+    "TaskFailedError",
+    "TaskNotFoundError",
+    "TaskStatus",
+    "TimeoutError",
+    "__version__",
+]

@@ -1,0 +1,33 @@
+"""An in-process, append-only event log."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+from omniq.models.event import TaskEvent
+
+__all__ = ["MemoryEventStorage"]
+
+
+class MemoryEventStorage:
+    """An :class:`~omniq.storage.interfaces.EventStorage` kept in process memory.
+
+    Thread-safe and usable from any event loop. Events are immutable, so they are stored as
+    given; each task's events are kept in append order.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_task: dict[str, list[TaskEvent]] = {}
+
+    async def append(self, events: Sequence[TaskEvent]) -> None:
+        """Append events, keeping their order."""
+        with self._lock:
+            for event in events:
+                self._by_task.setdefault(event.task_id, []).append(event)
+
+    async def for_task(self, task_id: str) -> list[TaskEvent]:
+        """Return a task's events in the order they were appended."""
+        with self._lock:
+            return list(self._by_task.get(task_id, ()))

@@ -1,0 +1,84 @@
+"""An in-process result store with an expiry heap for cheap purges."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import threading
+
+import msgspec
+
+from omniq.storage.records import ResultRecord
+
+__all__ = ["MemoryResultStorage"]
+
+#: The expiry heap is rebuilt when it exceeds twice the stored results plus this slack.
+_COMPACT_SLACK = 64
+
+
+class MemoryResultStorage:
+    """A :class:`~omniq.storage.interfaces.ResultStorage` kept in process memory.
+
+    Thread-safe and usable from any event loop (one :class:`threading.Lock`, never held across
+    an await). A result counts as expired once ``expires_at < now``. Records are copied on the
+    way in and out.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        # task_id -> (token, record); the token tells current expiry entries from stale ones.
+        self._results: dict[str, tuple[int, ResultRecord]] = {}
+        self._expiry: list[tuple[float, int, str]] = []
+        self._counter = itertools.count()
+
+    def _compact(self) -> None:
+        if len(self._expiry) > 2 * len(self._results) + _COMPACT_SLACK:
+            results = self._results
+            self._expiry = [
+                entry
+                for entry in self._expiry
+                if (current := results.get(entry[2])) is not None and current[0] == entry[1]
+            ]
+            heapq.heapify(self._expiry)
+
+    async def put(self, result: ResultRecord) -> None:
+        """Store (or replace) the result of ``result.task_id``."""
+        record = msgspec.structs.replace(result)
+        with self._lock:
+            token = next(self._counter)
+            self._results[record.task_id] = (token, record)
+            if record.expires_at is not None:
+                heapq.heappush(self._expiry, (record.expires_at, token, record.task_id))
+                self._compact()
+
+    async def get(self, task_id: str, now: float) -> ResultRecord | None:
+        """Return the result of a task unless it expired (``expires_at < now``), else ``None``."""
+        with self._lock:
+            current = self._results.get(task_id)
+        if current is None:
+            return None
+        record = current[1]
+        if record.expires_at is not None and record.expires_at < now:
+            return None
+        return msgspec.structs.replace(record)
+
+    async def delete(self, task_id: str) -> bool:
+        """Delete a result; return whether one existed."""
+        with self._lock:
+            existed = self._results.pop(task_id, None) is not None
+            if existed:
+                self._compact()
+            return existed
+
+    async def purge_expired(self, now: float) -> int:
+        """Delete every result whose ``expires_at`` is before ``now``; return how many."""
+        purged = 0
+        with self._lock:
+            expiry, results = self._expiry, self._results
+            while expiry and expiry[0][0] < now:
+                _, token, task_id = heapq.heappop(expiry)
+                current = results.get(task_id)
+                if current is not None and current[0] == token:
+                    del results[task_id]
+                    purged += 1
+        return purged

@@ -1,0 +1,411 @@
+"""An in-process task queue: per-queue heaps of claimable tasks under one thread lock.
+
+Every claimable task (``enqueued`` or ``retrying``) has one live *entry* in the index of its
+queue, identified by a token. Entries sit in three heaps:
+
+* ``waiting``: ordered by ``run_at``; tasks that were not due the last time the queue was
+  served. A claim first moves every entry whose ``run_at`` has passed to ``ready``.
+* ``ready``: ordered by ``(-priority, run_at, seq)``; the claim order.
+* ``by_time``: ordered by ``run_at``; every live entry, for :meth:`next_run_at`.
+
+Entries are deleted lazily: an entry is valid only while ``live[task_id]`` still holds its
+token; stale entries are skipped when met and the heaps are rebuilt once they hold more stale
+entries than live ones. Claiming ``k`` tasks therefore costs ``O((k + promoted) log n)``,
+however many tasks wait.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import threading
+from collections.abc import Sequence
+
+import msgspec
+
+from omniq.exceptions import BackendError
+from omniq.models.task import TaskError, TaskStatus
+from omniq.storage.records import CLAIMABLE_STATUSES, TaskRecord
+
+__all__ = ["MemoryTaskQueue"]
+
+# (-priority, run_at, seq, token, task_id)
+_ReadyEntry = tuple[int, float, int, int, str]
+# (run_at, -priority, seq, token, task_id)
+_WaitingEntry = tuple[float, int, int, int, str]
+# (run_at, token, task_id)
+_TimeEntry = tuple[float, int, str]
+
+#: Heaps are rebuilt when they exceed twice the live entries plus this slack.
+_COMPACT_SLACK = 64
+
+
+def _copy(record: TaskRecord) -> TaskRecord:
+    """Return a copy of ``record`` that shares no mutable state with it."""
+    return msgspec.structs.replace(record, tags=list(record.tags))
+
+
+class _QueueIndex:
+    """The claimable tasks of one queue."""
+
+    __slots__ = ("by_time", "live", "ready", "waiting")
+
+    def __init__(self) -> None:
+        self.live: dict[str, int] = {}
+        self.ready: list[_ReadyEntry] = []
+        self.waiting: list[_WaitingEntry] = []
+        self.by_time: list[_TimeEntry] = []
+
+    def add(self, record: TaskRecord, seq: int, token: int) -> None:
+        """Index a task that just became claimable."""
+        self.live[record.id] = token
+        heapq.heappush(self.waiting, (record.run_at, -record.priority, seq, token, record.id))
+        heapq.heappush(self.by_time, (record.run_at, token, record.id))
+
+    def discard(self, task_id: str) -> None:
+        """Forget a task that is no longer claimable (its entries become stale)."""
+        if self.live.pop(task_id, None) is not None:
+            self.compact()
+
+    def promote(self, now: float) -> None:
+        """Move every waiting entry that is due at ``now`` to ``ready``."""
+        waiting, ready, live = self.waiting, self.ready, self.live
+        while waiting and waiting[0][0] <= now:
+            run_at, neg_priority, seq, token, task_id = heapq.heappop(waiting)
+            if live.get(task_id) == token:
+                heapq.heappush(ready, (neg_priority, run_at, seq, token, task_id))
+
+    def pop_due(self, now: float) -> str | None:
+        """Remove and return the id of the first due task in claim order, if any.
+
+        Entries in ``ready`` that are not due at ``now`` (``now`` can go backwards between
+        callers) are sent back to ``waiting``.
+        """
+        ready, live = self.ready, self.live
+        while ready:
+            entry = heapq.heappop(ready)
+            neg_priority, run_at, seq, token, task_id = entry
+            if live.get(task_id) != token:
+                continue
+            if run_at > now:
+                heapq.heappush(self.waiting, (run_at, neg_priority, seq, token, task_id))
+                continue
+            del live[task_id]
+            return task_id
+        return None
+
+    def earliest_run_at(self) -> float | None:
+        """Return the smallest ``run_at`` of a live entry, or ``None``."""
+        by_time, live = self.by_time, self.live
+        while by_time:
+            run_at, token, task_id = by_time[0]
+            if live.get(task_id) == token:
+                return run_at
+            heapq.heappop(by_time)
+        return None
+
+    def compact(self) -> None:
+        """Drop stale entries from any heap that holds more of them than live ones."""
+        live = self.live
+        limit = 2 * len(live) + _COMPACT_SLACK
+        if len(self.ready) > limit:
+            self.ready = [e for e in self.ready if live.get(e[4]) == e[3]]
+            heapq.heapify(self.ready)
+        if len(self.waiting) > limit:
+            self.waiting = [e for e in self.waiting if live.get(e[4]) == e[3]]
+            heapq.heapify(self.waiting)
+        if len(self.by_time) > limit:
+            self.by_time = [e for e in self.by_time if live.get(e[2]) == e[1]]
+            heapq.heapify(self.by_time)
+
+
+class MemoryTaskQueue:
+    """A :class:`~omniq.storage.interfaces.TaskQueue` kept in process memory.
+
+    Thread-safe and usable from any event loop: every verb runs synchronously under one
+    :class:`threading.Lock` and never awaits while holding it. Records are copied on the way in
+    and out, so callers cannot change stored state by mutating what they pass or receive.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._tasks: dict[str, TaskRecord] = {}
+        self._seq: dict[str, int] = {}
+        self._queues: dict[str, _QueueIndex] = {}
+        self._executing: dict[str, None] = {}  # ordered set of executing task ids
+        self._counter = itertools.count()
+
+    # -- helpers (call with the lock held) ---------------------------------------------------
+
+    def _index(self, queue_name: str) -> _QueueIndex:
+        index = self._queues.get(queue_name)
+        if index is None:
+            index = self._queues[queue_name] = _QueueIndex()
+        return index
+
+    def _unindex(self, record: TaskRecord) -> None:
+        """Drop ``record`` from the index of its current status."""
+        if record.status in CLAIMABLE_STATUSES:
+            index = self._queues.get(record.queue_name)
+            if index is not None:
+                index.discard(record.id)
+        elif record.status == TaskStatus.EXECUTING:
+            self._executing.pop(record.id, None)
+
+    def _reindex(self, record: TaskRecord) -> None:
+        """Add ``record`` to the index of its current status (a fresh claim entry if due)."""
+        if record.status in CLAIMABLE_STATUSES:
+            self._index(record.queue_name).add(record, self._seq[record.id], next(self._counter))
+        elif record.status == TaskStatus.EXECUTING:
+            self._executing[record.id] = None
+
+    def _set_status(self, record: TaskRecord, status: TaskStatus) -> None:
+        """Change ``record.status`` and keep the indexes in step (set ``run_at`` first)."""
+        self._unindex(record)
+        record.status = status
+        self._reindex(record)
+
+    def _held_by(self, task_id: str, worker_id: str) -> TaskRecord | None:
+        record = self._tasks.get(task_id)
+        if (
+            record is not None
+            and record.status == TaskStatus.EXECUTING
+            and record.worker_id == worker_id
+        ):
+            return record
+        return None
+
+    # -- TaskQueue ---------------------------------------------------------------------------
+
+    async def enqueue(self, tasks: Sequence[TaskRecord]) -> None:
+        """Store new tasks atomically (all or none).
+
+        Args:
+            tasks: Records with unique ids, status ``enqueued``.
+
+        Raises:
+            BackendError: An id is already stored or appears twice in ``tasks``; nothing is
+                stored then.
+        """
+        records = [_copy(task) for task in tasks]
+        with self._lock:
+            seen: set[str] = set()
+            for record in records:
+                if record.id in self._tasks or record.id in seen:
+                    raise BackendError(f"a task with id {record.id!r} already exists")
+                seen.add(record.id)
+            for record in records:
+                self._tasks[record.id] = record
+                self._seq[record.id] = next(self._counter)
+                self._reindex(record)
+
+    async def claim(
+        self,
+        queues: Sequence[str],
+        limit: int,
+        worker_id: str,
+        now: float,
+        lease_until: float,
+    ) -> list[TaskRecord]:
+        """Atomically take up to ``limit`` due tasks for one worker.
+
+        Queues are served strictly in the given order; within a queue higher ``priority``
+        first, then earlier ``run_at``, then enqueue order. Claimed tasks become ``executing``
+        with ``attempts + 1``, ``started_at=now``, ``worker_id`` and
+        ``lease_expires_at=lease_until``.
+
+        Args:
+            queues: Queue names in service order.
+            limit: Maximum number of tasks to claim (> 0).
+            worker_id: The claiming worker.
+            now: Current time; only tasks with ``run_at <= now`` are due.
+            lease_until: Lease expiry written on the claimed tasks.
+
+        Returns:
+            The claimed records, as updated, in service order.
+        """
+        claimed: list[TaskRecord] = []
+        with self._lock:
+            for queue_name in dict.fromkeys(queues):
+                if len(claimed) >= limit:
+                    break
+                index = self._queues.get(queue_name)
+                if index is None:
+                    continue
+                index.promote(now)
+                while len(claimed) < limit:
+                    task_id = index.pop_due(now)
+                    if task_id is None:
+                        break
+                    record = self._tasks[task_id]
+                    # pop_due already dropped the index entry.
+                    record.status = TaskStatus.EXECUTING
+                    self._executing[task_id] = None
+                    record.attempts += 1
+                    record.started_at = now
+                    record.worker_id = worker_id
+                    record.lease_expires_at = lease_until
+                    claimed.append(_copy(record))
+                index.compact()
+        return claimed
+
+    async def extend_leases(
+        self, task_ids: Sequence[str], worker_id: str, lease_until: float
+    ) -> list[str]:
+        """Push the lease of tasks this worker still holds.
+
+        Args:
+            task_ids: Tasks to renew.
+            worker_id: Only tasks held by this worker (``executing`` under it) are renewed.
+            lease_until: New lease expiry.
+
+        Returns:
+            The ids that were renewed, in the order given (a missing id means the lease was
+            lost).
+        """
+        renewed: list[str] = []
+        with self._lock:
+            for task_id in dict.fromkeys(task_ids):
+                record = self._held_by(task_id, worker_id)
+                if record is not None:
+                    record.lease_expires_at = lease_until
+                    renewed.append(task_id)
+        return renewed
+
+    async def finish(
+        self,
+        task_id: str,
+        status: TaskStatus,
+        now: float,
+        *,
+        worker_id: str | None = None,
+        error: TaskError | None = None,
+    ) -> bool:
+        """Move a task to a final state.
+
+        ``finished_at`` becomes ``now`` and the lease is cleared; ``worker_id`` is kept as the
+        last holder. ``error`` replaces the stored error only when given.
+
+        Args:
+            task_id: The task.
+            status: ``completed``, ``failed``, ``expired`` or ``cancelled``.
+            now: Written as ``finished_at``.
+            worker_id: When given, only succeed if the task is ``executing`` under this worker.
+                When ``None``, only succeed if the task is not final yet.
+            error: Error to record, if any.
+
+        Returns:
+            Whether the task was updated.
+        """
+        with self._lock:
+            record = self._tasks.get(task_id)
+            if record is None:
+                return False
+            if worker_id is not None:
+                if record.status != TaskStatus.EXECUTING or record.worker_id != worker_id:
+                    return False
+            elif record.status.is_final:
+                return False
+            self._set_status(record, status)
+            record.finished_at = now
+            record.lease_expires_at = None
+            if error is not None:
+                record.error = error
+            return True
+
+    async def retry_later(
+        self, task_id: str, worker_id: str, run_at: float, error: TaskError | None
+    ) -> bool:
+        """Put an executing task back as ``retrying`` until ``run_at``, counting one retry.
+
+        ``retry_count`` grows by one, ``run_at`` and ``error`` are replaced (``error`` even when
+        ``None``), the lease is cleared and ``worker_id`` kept as the last holder.
+
+        Args:
+            task_id: The task.
+            worker_id: Only succeed if this worker holds the task.
+            run_at: When it becomes due again.
+            error: The error that caused the retry.
+
+        Returns:
+            Whether the task was updated.
+        """
+        with self._lock:
+            record = self._held_by(task_id, worker_id)
+            if record is None:
+                return False
+            record.retry_count += 1
+            record.run_at = run_at
+            record.error = error
+            record.lease_expires_at = None
+            self._set_status(record, TaskStatus.RETRYING)
+            return True
+
+    async def release(self, task_ids: Sequence[str], worker_id: str) -> list[str]:
+        """Give back tasks a stopping worker could not finish, as if never claimed.
+
+        Status returns to ``enqueued`` and ``attempts`` drops by one; the lease and
+        ``worker_id`` are cleared. The task keeps its place in enqueue order.
+
+        Args:
+            task_ids: Tasks to give back.
+            worker_id: Only tasks held by this worker are released.
+
+        Returns:
+            The ids released, in the order given.
+        """
+        released: list[str] = []
+        with self._lock:
+            for task_id in dict.fromkeys(task_ids):
+                record = self._held_by(task_id, worker_id)
+                if record is None:
+                    continue
+                record.attempts = max(record.attempts - 1, 0)
+                record.worker_id = None
+                record.lease_expires_at = None
+                self._set_status(record, TaskStatus.ENQUEUED)
+                released.append(task_id)
+        return released
+
+    async def recover_expired_leases(self, now: float) -> list[str]:
+        """Make tasks whose lease expired (their worker died) claimable again.
+
+        Every ``executing`` task with ``lease_expires_at < now`` returns to ``enqueued`` with
+        its lease cleared; ``attempts`` (which counts the lost attempt) and ``worker_id`` (the
+        last holder) are kept.
+
+        Args:
+            now: Leases ending before this are expired.
+
+        Returns:
+            The ids made claimable.
+        """
+        recovered: list[str] = []
+        with self._lock:
+            # Only executing tasks are scanned, not every task ever stored.
+            for task_id in list(self._executing):
+                record = self._tasks[task_id]
+                if record.lease_expires_at is not None and record.lease_expires_at < now:
+                    record.lease_expires_at = None
+                    self._set_status(record, TaskStatus.ENQUEUED)
+                    recovered.append(task_id)
+        return recovered
+
+    async def get(self, task_id: str) -> TaskRecord | None:
+        """Return a copy of the task, or ``None`` if unknown."""
+        with self._lock:
+            record = self._tasks.get(task_id)
+            return None if record is None else _copy(record)
+
+    async def next_run_at(self, queues: Sequence[str]) -> float | None:
+        """Earliest ``run_at`` of a claimable task in ``queues``, or ``None`` if there is none."""
+        earliest: float | None = None
+        with self._lock:
+            for queue_name in queues:
+                index = self._queues.get(queue_name)
+                if index is None:
+                    continue
+                run_at = index.earliest_run_at()
+                if run_at is not None and (earliest is None or run_at < earliest):
+                    earliest = run_at
+        return earliest

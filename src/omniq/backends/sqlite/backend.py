@@ -1,0 +1,178 @@
+"""The SQLite backend: one file holds the task queue, the results and the events."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import itertools
+import sqlite3
+from pathlib import Path
+from types import TracebackType
+
+from omniq.backends.sqlite.connection import (
+    SYNCHRONOUS_MODES,
+    Synchronous,
+    connect,
+    translate_error,
+)
+from omniq.backends.sqlite.event_store import SQLiteEventStorage
+from omniq.backends.sqlite.paths import default_db_path, validate_project_name
+from omniq.backends.sqlite.result_store import SQLiteResultStorage
+from omniq.backends.sqlite.schema import ensure_schema
+from omniq.backends.sqlite.task_queue import SQLiteTaskQueue
+from omniq.backends.sqlite.threads import ReaderThread, WriterThread
+from omniq.exceptions import BackendError, ConfigurationError
+
+__all__ = ["SQLiteBackend"]
+
+_instances = itertools.count(1)
+
+
+class SQLiteBackend:
+    """Task queue, result storage and event storage in one SQLite file (WAL mode).
+
+    Several processes may share the file: claims are atomic, and a process waiting for the
+    write lock retries instead of failing with ``database is locked``.
+
+    Args:
+        project_name: Names the default file, ``<data dir>/<project_name>.db`` (see
+            :func:`omniq.backends.sqlite.paths.data_dir`).
+        db_path: Use this file instead of the default.
+        synchronous: ``PRAGMA synchronous``. ``"FULL"`` (default) fsyncs every commit: a
+            committed task survives power loss. ``"NORMAL"`` survives an application or OS
+            process crash but may lose the last commits on power loss, for ~10x fewer fsyncs.
+        busy_timeout: Seconds one statement waits for another process's lock before retrying.
+        max_batch: Most write operations committed in one transaction.
+
+    Attributes:
+        task_queue: The task queue.
+        result_store: The result storage.
+        event_store: The event storage.
+        channel: In-process wake-up key (the resolved file path).
+        db_path: The database file.
+
+    Example:
+        >>> backend = SQLiteBackend(project_name="my_project", db_path=tmp / "q.db")
+        >>> backend.initialize()
+        >>> backend.close()
+    """
+
+    task_queue: SQLiteTaskQueue
+    result_store: SQLiteResultStorage
+    event_store: SQLiteEventStorage
+
+    def __init__(
+        self,
+        project_name: str,
+        db_path: str | Path | None = None,
+        *,
+        synchronous: Synchronous = "FULL",
+        busy_timeout: float = 5.0,
+        max_batch: int = 512,
+    ) -> None:
+        self.project_name = validate_project_name(project_name)
+        if db_path is not None and not isinstance(db_path, str | Path):
+            raise ConfigurationError(f"db_path {db_path!r} is not a str or pathlib.Path")
+        mode = synchronous.upper() if isinstance(synchronous, str) else synchronous
+        if mode not in SYNCHRONOUS_MODES:
+            raise ConfigurationError(
+                f"synchronous {synchronous!r} is not one of {', '.join(SYNCHRONOUS_MODES)}"
+            )
+        if not isinstance(busy_timeout, int | float) or busy_timeout <= 0:
+            raise ConfigurationError(f"busy_timeout {busy_timeout!r} is not a positive number")
+        if not isinstance(max_batch, int) or max_batch < 1:
+            raise ConfigurationError(f"max_batch {max_batch!r} is not a positive integer")
+        path = Path(db_path) if db_path is not None else default_db_path(project_name)
+        self.db_path = path.expanduser().absolute()
+        self.channel = f"sqlite:{self.db_path}"
+        self.synchronous: Synchronous = mode
+        self.busy_timeout = float(busy_timeout)
+        self.max_batch = max_batch
+        self._writer: WriterThread | None = None
+        self._reader: ReaderThread | None = None
+
+    def initialize(self) -> None:
+        """Create the file and schema if needed and start the connection threads (idempotent).
+
+        Raises:
+            StoreCorruptedError: The file is not an OmniQ SQLite database.
+            BackendError: The file cannot be created or opened.
+        """
+        if self._writer is not None:
+            return
+        try:
+            self.db_path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise BackendError(
+                f"cannot create the directory of {str(self.db_path)!r}: {exc}"
+            ) from exc
+        opener = functools.partial(connect, self.db_path, self.synchronous, self.busy_timeout)
+        number = next(_instances)
+        writer = WriterThread(
+            f"omniq-sqlite-writer-{number}", self._open_writer, self.db_path, self.max_batch
+        )
+        try:
+            reader = ReaderThread(f"omniq-sqlite-reader-{number}", opener, self.db_path)
+        except BaseException:
+            writer.close()
+            raise
+        self._writer, self._reader = writer, reader
+        self.task_queue = SQLiteTaskQueue(writer, reader)
+        self.result_store = SQLiteResultStorage(writer, reader)
+        self.event_store = SQLiteEventStorage(writer, reader)
+
+    def _open_writer(self) -> sqlite3.Connection:
+        conn = connect(self.db_path, self.synchronous, self.busy_timeout)
+        try:
+            ensure_schema(conn, self.db_path)
+        except sqlite3.Error as exc:
+            conn.close()
+            raise translate_error(exc, self.db_path) from exc
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    async def initialize_async(self) -> None:
+        """Async twin of :meth:`initialize` (runs it in a thread)."""
+        await asyncio.to_thread(self.initialize)
+
+    def close(self) -> None:
+        """Let queued writes commit, then close the connections (idempotent)."""
+        writer, reader = self._writer, self._reader
+        self._writer = self._reader = None
+        if writer is not None:
+            writer.close()
+        if reader is not None:
+            reader.close()
+
+    async def close_async(self) -> None:
+        """Async twin of :meth:`close`."""
+        await asyncio.to_thread(self.close)
+
+    def __enter__(self) -> SQLiteBackend:
+        self.initialize()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    async def __aenter__(self) -> SQLiteBackend:
+        await self.initialize_async()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close_async()
+
+    def __repr__(self) -> str:
+        return f"SQLiteBackend(project_name={self.project_name!r}, db_path={str(self.db_path)!r})"

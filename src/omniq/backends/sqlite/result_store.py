@@ -1,0 +1,71 @@
+"""The SQLite result storage."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from omniq.backends.sqlite.threads import ReaderThread, WriterThread
+from omniq.storage.records import ResultRecord
+
+__all__ = ["SQLiteResultStorage"]
+
+
+class SQLiteResultStorage:
+    """Result storage on a SQLite file; see :class:`omniq.storage.ResultStorage`.
+
+    Args:
+        writer: The backend's group-committing writer thread.
+        reader: The backend's reader thread.
+    """
+
+    def __init__(self, writer: WriterThread, reader: ReaderThread) -> None:
+        self._writer = writer
+        self._reader = reader
+
+    async def put(self, result: ResultRecord) -> None:
+        """Store (or replace) a result."""
+        params = (result.task_id, result.payload, result.created_at, result.expires_at)
+
+        def put(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT OR REPLACE INTO results (task_id, payload, created_at, expires_at) "
+                "VALUES (?, ?, ?, ?)",
+                params,
+            )
+
+        await self._writer.run(put)
+
+    async def get(self, task_id: str, now: float) -> ResultRecord | None:
+        """Return the unexpired result of a task, or ``None``."""
+
+        def get(conn: sqlite3.Connection) -> ResultRecord | None:
+            row = conn.execute(
+                "SELECT payload, created_at, expires_at FROM results WHERE task_id = ? "
+                "AND (expires_at IS NULL OR expires_at >= ?)",
+                (task_id, now),
+            ).fetchone()
+            if row is None:
+                return None
+            return ResultRecord(
+                task_id=task_id, payload=row[0], created_at=row[1], expires_at=row[2]
+            )
+
+        return await self._reader.run(get)
+
+    async def delete(self, task_id: str) -> bool:
+        """Delete a result; return whether one existed."""
+        return await self._writer.run(
+            lambda conn: (
+                conn.execute("DELETE FROM results WHERE task_id = ?", (task_id,)).rowcount == 1
+            )
+        )
+
+    async def purge_expired(self, now: float) -> int:
+        """Delete every result that expired before ``now``; return how many."""
+        return await self._writer.run(
+            lambda conn: (
+                conn.execute(
+                    "DELETE FROM results WHERE expires_at IS NOT NULL AND expires_at < ?", (now,)
+                ).rowcount
+            )
+        )

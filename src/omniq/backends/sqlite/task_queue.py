@@ -1,0 +1,199 @@
+"""The SQLite task queue: claims are one ``UPDATE ... RETURNING`` per queue, in one transaction."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+from omniq.backends.sqlite.rows import TASK_COLUMNS, encode_error, record_from_row, row_from_record
+from omniq.backends.sqlite.threads import ReaderThread, WriterThread
+from omniq.models.task import TaskError, TaskStatus
+from omniq.storage.records import TaskRecord
+
+__all__ = ["SQLiteTaskQueue"]
+
+_COLUMNS = ", ".join(TASK_COLUMNS)
+_CLAIMABLE = "status IN ('enqueued', 'retrying')"
+_INSERT = f"INSERT INTO tasks ({_COLUMNS}) VALUES ({', '.join('?' * len(TASK_COLUMNS))})"
+_CLAIM = f"""
+UPDATE tasks
+   SET status = 'executing', attempts = attempts + 1, started_at = :now,
+       worker_id = :worker, lease_expires_at = :lease
+ WHERE seq IN (SELECT seq FROM tasks
+                WHERE queue_name = :queue AND {_CLAIMABLE} AND run_at <= :now
+                ORDER BY priority DESC, run_at, seq
+                LIMIT :limit)
+RETURNING seq, {_COLUMNS}
+"""
+_HAS_DUE = f"SELECT 1 FROM tasks WHERE queue_name = ? AND {_CLAIMABLE} AND run_at <= ? LIMIT 1"
+_FINAL = "('completed', 'failed', 'expired', 'cancelled')"
+
+
+class SQLiteTaskQueue:
+    """Task queue on a SQLite file; see :class:`omniq.storage.TaskQueue` for each verb.
+
+    Args:
+        writer: The backend's group-committing writer thread.
+        reader: The backend's reader thread.
+    """
+
+    def __init__(self, writer: WriterThread, reader: ReaderThread) -> None:
+        self._writer = writer
+        self._reader = reader
+        self._idle = True  # last claim found nothing: check with a cheap read first
+
+    async def enqueue(self, tasks: Sequence[TaskRecord]) -> None:
+        """Store new tasks atomically (all or none)."""
+        rows = [row_from_record(task) for task in tasks]
+
+        def insert(conn: sqlite3.Connection) -> None:
+            conn.executemany(_INSERT, rows)
+
+        await self._writer.run(insert)
+
+    async def claim(
+        self,
+        queues: Sequence[str],
+        limit: int,
+        worker_id: str,
+        now: float,
+        lease_until: float,
+    ) -> list[TaskRecord]:
+        """Atomically take up to ``limit`` due tasks, serving ``queues`` in order."""
+        if self._idle and not await self._reader.run(lambda conn: _has_due(conn, queues, now)):
+            return []
+
+        def claim(conn: sqlite3.Connection) -> list[TaskRecord]:
+            claimed: list[TaskRecord] = []
+            for queue_name in queues:
+                remaining = limit - len(claimed)
+                if remaining <= 0:
+                    break
+                params = {
+                    "now": now, "worker": worker_id, "lease": lease_until,
+                    "queue": queue_name, "limit": remaining,
+                }  # fmt: skip
+                rows = conn.execute(_CLAIM, params).fetchall()
+                rows.sort(key=lambda row: (-row[5], row[8], row[0]))  # priority, run_at, seq
+                claimed.extend(record_from_row(row[1:]) for row in rows)
+            return claimed
+
+        result = await self._writer.run(claim)
+        self._idle = not result
+        return result
+
+    async def extend_leases(
+        self, task_ids: Sequence[str], worker_id: str, lease_until: float
+    ) -> list[str]:
+        """Push the lease of the tasks this worker still holds."""
+        ids = list(task_ids)
+
+        def extend(conn: sqlite3.Connection) -> list[str]:
+            renewed = []
+            for task_id in ids:
+                row = conn.execute(
+                    "UPDATE tasks SET lease_expires_at = ? WHERE id = ? AND worker_id = ? "
+                    "AND status = 'executing' RETURNING id",
+                    (lease_until, task_id, worker_id),
+                ).fetchone()
+                if row is not None:
+                    renewed.append(row[0])
+            return renewed
+
+        return await self._writer.run(extend)
+
+    async def finish(
+        self,
+        task_id: str,
+        status: TaskStatus,
+        now: float,
+        *,
+        worker_id: str | None = None,
+        error: TaskError | None = None,
+    ) -> bool:
+        """Move a task to a final state (see the protocol for the ownership rule)."""
+        sql = (
+            "UPDATE tasks SET status = ?, finished_at = ?, error = COALESCE(?, error), "
+            "lease_expires_at = NULL WHERE id = ? AND "
+        )
+        params: tuple[object, ...] = (status.value, now, encode_error(error), task_id)
+        if worker_id is None:
+            sql += f"status NOT IN {_FINAL}"
+        else:
+            sql += "status = 'executing' AND worker_id = ?"
+            params += (worker_id,)
+        return await self._writer.run(lambda conn: conn.execute(sql, params).rowcount == 1)
+
+    async def retry_later(
+        self, task_id: str, worker_id: str, run_at: float, error: TaskError | None
+    ) -> bool:
+        """Put an executing task back as ``retrying`` until ``run_at``."""
+        sql = (
+            "UPDATE tasks SET status = 'retrying', retry_count = retry_count + 1, run_at = ?, "
+            "error = ?, lease_expires_at = NULL "
+            "WHERE id = ? AND status = 'executing' AND worker_id = ?"
+        )
+        params = (run_at, encode_error(error), task_id, worker_id)
+        return await self._writer.run(lambda conn: conn.execute(sql, params).rowcount == 1)
+
+    async def release(self, task_ids: Sequence[str], worker_id: str) -> list[str]:
+        """Give back unfinished tasks of a stopping worker without counting the attempt."""
+        ids = list(task_ids)
+
+        def release(conn: sqlite3.Connection) -> list[str]:
+            released = []
+            for task_id in ids:
+                row = conn.execute(
+                    "UPDATE tasks SET status = 'enqueued', attempts = MAX(attempts - 1, 0), "
+                    "lease_expires_at = NULL, started_at = NULL "
+                    "WHERE id = ? AND status = 'executing' AND worker_id = ? RETURNING id",
+                    (task_id, worker_id),
+                ).fetchone()
+                if row is not None:
+                    released.append(row[0])
+            return released
+
+        return await self._writer.run(release)
+
+    async def recover_expired_leases(self, now: float) -> list[str]:
+        """Make tasks whose lease ended before ``now`` claimable again."""
+
+        def recover(conn: sqlite3.Connection) -> list[str]:
+            rows = conn.execute(
+                "UPDATE tasks SET status = 'enqueued', lease_expires_at = NULL "
+                "WHERE status = 'executing' AND lease_expires_at < ? RETURNING id",
+                (now,),
+            ).fetchall()
+            return [row[0] for row in rows]
+
+        return await self._writer.run(recover)
+
+    async def get(self, task_id: str) -> TaskRecord | None:
+        """Return the task, or ``None`` if unknown."""
+
+        def get(conn: sqlite3.Connection) -> TaskRecord | None:
+            row = conn.execute(f"SELECT {_COLUMNS} FROM tasks WHERE id = ?", (task_id,)).fetchone()
+            return None if row is None else record_from_row(row)
+
+        return await self._reader.run(get)
+
+    async def next_run_at(self, queues: Sequence[str]) -> float | None:
+        """Earliest ``run_at`` of a claimable task in ``queues``."""
+        names = list(queues)
+
+        def earliest(conn: sqlite3.Connection) -> float | None:
+            best: float | None = None
+            for queue_name in names:
+                row = conn.execute(
+                    f"SELECT MIN(run_at) FROM tasks WHERE queue_name = ? AND {_CLAIMABLE}",
+                    (queue_name,),
+                ).fetchone()
+                if row[0] is not None and (best is None or row[0] < best):
+                    best = row[0]
+            return best
+
+        return await self._reader.run(earliest)
+
+
+def _has_due(conn: sqlite3.Connection, queues: Sequence[str], now: float) -> bool:
+    return any(conn.execute(_HAS_DUE, (name, now)).fetchone() for name in queues)

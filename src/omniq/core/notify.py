@@ -1,0 +1,96 @@
+"""In-process wake-ups: new tasks wake idle workers, stored results wake waiters at once.
+
+Backends with the same ``channel`` (e.g. the same SQLite file) share one :class:`Channel`, so
+two OmniQ instances in one process see each other without polling. Waiters may live on any
+event loop in any thread; notifications are thread-safe. Other processes are found by polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections import defaultdict
+
+__all__ = ["Channel", "channel"]
+
+
+class Channel:
+    """Wake-up points for one store."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._task_listeners: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
+        self._result_waiters: defaultdict[
+            str, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]
+        ] = defaultdict(set)
+
+    def add_task_listener(self, event: asyncio.Event) -> None:
+        """Set ``event`` (on the running loop) whenever tasks are enqueued or become due."""
+        with self._lock:
+            self._task_listeners.add((asyncio.get_running_loop(), event))
+
+    def remove_task_listener(self, event: asyncio.Event) -> None:
+        """Stop setting ``event``."""
+        with self._lock:
+            self._task_listeners = {item for item in self._task_listeners if item[1] is not event}
+
+    def notify_tasks(self) -> None:
+        """Wake every task listener."""
+        with self._lock:
+            listeners = list(self._task_listeners)
+        for loop, event in listeners:
+            _set_threadsafe(loop, event)
+
+    def watch_result(self, task_id: str) -> asyncio.Event:
+        """Return an event (of the running loop) set when ``task_id`` gets a final outcome.
+
+        Call :meth:`unwatch_result` with the same event when done.
+        """
+        event = asyncio.Event()
+        with self._lock:
+            self._result_waiters[task_id].add((asyncio.get_running_loop(), event))
+        return event
+
+    def unwatch_result(self, task_id: str, event: asyncio.Event) -> None:
+        """Forget a watcher made by :meth:`watch_result`."""
+        with self._lock:
+            waiters = self._result_waiters.get(task_id)
+            if waiters is None:
+                return
+            waiters.difference_update({item for item in waiters if item[1] is event})
+            if not waiters:
+                del self._result_waiters[task_id]
+
+    def notify_result(self, task_id: str) -> None:
+        """Wake the waiters of ``task_id``."""
+        with self._lock:
+            waiters = list(self._result_waiters.get(task_id, ()))
+        for loop, event in waiters:
+            _set_threadsafe(loop, event)
+
+
+def _set_threadsafe(loop: asyncio.AbstractEventLoop, event: asyncio.Event) -> None:
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        event.set()
+    else:
+        # A closed loop means nobody waits there any more.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(event.set)
+
+
+_channels: dict[str, Channel] = {}
+_channels_lock = threading.Lock()
+
+
+def channel(key: str) -> Channel:
+    """The process-wide channel for a store key."""
+    with _channels_lock:
+        found = _channels.get(key)
+        if found is None:
+            found = _channels[key] = Channel()
+        return found

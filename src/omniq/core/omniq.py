@@ -1,0 +1,569 @@
+"""The ``OmniQ`` facade: enqueue, run, and fetch back, with sync and async twins."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from types import TracebackType
+from typing import Any
+
+from omniq.backends import create_backend
+from omniq.core import validation as check
+from omniq.core.notify import Channel, channel
+from omniq.core.portal import portal
+from omniq.core.results import PENDING, read_outcome
+from omniq.core.task_builder import TaskOptions, task_from_record
+from omniq.exceptions import ConfigurationError, TimeoutError, WorkerError
+from omniq.models.event import EventType, TaskEvent
+from omniq.models.task import Task
+from omniq.serialization import Serializer
+from omniq.storage.interfaces import Backend, EventStorage, ResultStorage, TaskQueue
+from omniq.workers.config import WorkerOptions, create_executor
+from omniq.workers.lifecycle import TaskRunner
+from omniq.workers.worker import Worker, new_worker_id
+
+__all__ = ["DEFAULT_QUEUE", "OmniQ"]
+
+#: The queue of tasks enqueued without ``queue_name``; every worker serves it.
+DEFAULT_QUEUE = "default"
+
+
+class OmniQ:
+    """A task queue: enqueue callables, run them with a worker, fetch results and events.
+
+    Every method has an async twin (``enqueue`` / ``enqueue_async``...). The async ones hold
+    the logic; the sync ones run them on one long-lived event-loop thread, so they work from
+    scripts, threads and code that already runs an event loop. The instance opens its storage
+    on first use; use it as a (sync or async) context manager to also close it.
+
+    Args:
+        project_name: Namespaces the storage (e.g. names the SQLite file).
+        backend_type: ``"sqlite"`` (default) or ``"memory"``. ``"file"``, ``"postgres"``,
+            ``"redis"`` and ``"nats"`` are planned.
+        backend: A ready backend instance instead of ``backend_type`` (not closed by OmniQ).
+        task_queue: Use this task queue instead of the backend's.
+        result_store: Use this result storage instead of the backend's.
+        event_store: Use this event storage instead of the backend's.
+        queues: Queue names in service order (first served first). ``"default"`` is always
+            served, last unless listed. Enqueueing to an unlisted queue declares it (served
+            after the listed ones, in order of first use) in this instance.
+        worker_type: Default worker type for :meth:`start_worker`: ``"thread_pool"``
+            (default) or ``"async"``.
+        worker_config: Default worker options (see :class:`omniq.workers.WorkerOptions`).
+        strict_serialization: Refuse pickle in both directions (see
+            :mod:`omniq.serialization`).
+        secret_key: Sign every stored payload with HMAC and refuse any that fails
+            verification.
+        **kwargs: Passed to the backend constructor, e.g. ``db_path=`` or ``synchronous=``
+            for SQLite.
+
+    Raises:
+        ConfigurationError: A bad argument; the message names it and what was expected.
+
+    Example:
+        >>> with OmniQ(project_name="demo", backend_type="memory") as oq:
+        ...     oq.start_worker(worker_type="thread_pool", max_workers=2)
+        ...     task_id = oq.enqueue(func=pow, func_args={"base": 2, "exp": 10})
+        ...     oq.get_result(task_id)
+        1024
+    """
+
+    def __init__(
+        self,
+        project_name: str,
+        backend_type: str | None = None,
+        backend: Backend | None = None,
+        task_queue: TaskQueue | None = None,
+        result_store: ResultStorage | None = None,
+        event_store: EventStorage | None = None,
+        queues: Sequence[str] | None = None,
+        worker_type: str | None = None,
+        worker_config: Mapping[str, Any] | None = None,
+        *,
+        strict_serialization: bool = False,
+        secret_key: str | bytes | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if not isinstance(project_name, str) or not project_name:
+            raise ConfigurationError(f"project_name {project_name!r} is not a non-empty string")
+        self.project_name = project_name
+        if backend is not None and backend_type is not None:
+            raise ConfigurationError(
+                f"backend {backend!r} and backend_type {backend_type!r} were both given: "
+                "expected one"
+            )
+        if backend is None and None in (task_queue, result_store, event_store):
+            backend = create_backend(backend_type or "sqlite", project_name, **kwargs)
+            self._owns_backend = True
+        else:
+            if kwargs:
+                raise ConfigurationError(
+                    f"backend option {sorted(kwargs)[0]!r} was given with a ready backend: "
+                    "pass options to the backend's constructor instead"
+                )
+            self._owns_backend = False
+        self.backend = backend
+        self._roles = (task_queue, result_store, event_store)
+        self._channel: Channel = channel(backend.channel if backend else f"omniq:{id(self)}")
+        self._declared_queues = _queue_list(queues)
+        self._queues = self._service_order([])
+        if worker_type is not None:
+            create_executor(worker_type, 1).shutdown()  # validates the name now
+        self.worker_type = worker_type or "thread_pool"
+        self.worker_config = dict(worker_config or {})
+        WorkerOptions.from_mapping(self.worker_config)
+        if not isinstance(strict_serialization, bool):
+            raise ConfigurationError(
+                f"strict_serialization {strict_serialization!r} is not True or False"
+            )
+        if secret_key is not None and (not isinstance(secret_key, str | bytes) or not secret_key):
+            raise ConfigurationError("secret_key is not a non-empty str or bytes")
+        self.serializer = Serializer(strict=strict_serialization, secret_key=secret_key)
+        self.worker: Worker | None = None
+        self._opened = False
+        self._open_lock: asyncio.Lock | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    @property
+    def queues(self) -> list[str]:
+        """Queue names in service order.
+
+        The listed ones, then ``"default"`` (unless listed), then undeclared queues in order
+        of first use by ``enqueue``.
+        """
+        return list(self._queues)
+
+    def _service_order(self, extra: list[str]) -> list[str]:
+        order = list(self._declared_queues)
+        if DEFAULT_QUEUE not in order:
+            order.append(DEFAULT_QUEUE)
+        return order + [name for name in extra if name not in order]
+
+    @property
+    def task_queue(self) -> TaskQueue:
+        """The task queue in use (available once the instance is open)."""
+        return self._role(0, "task_queue")  # type: ignore[no-any-return]
+
+    @property
+    def result_store(self) -> ResultStorage:
+        """The result storage in use (available once the instance is open)."""
+        return self._role(1, "result_store")  # type: ignore[no-any-return]
+
+    @property
+    def event_store(self) -> EventStorage:
+        """The event storage in use (available once the instance is open)."""
+        return self._role(2, "event_store")  # type: ignore[no-any-return]
+
+    def _role(self, index: int, name: str) -> Any:
+        given = self._roles[index]
+        if given is not None:
+            return given
+        if self.backend is None or not hasattr(self.backend, name):
+            raise ConfigurationError(
+                f"{name} is not available before the instance is opened: "
+                "use it as a context manager or call open()"
+            )
+        return getattr(self.backend, name)
+
+    async def open_async(self) -> OmniQ:
+        """Open the storage (idempotent; also done on first use)."""
+        if self._opened:
+            return self
+        if self.backend is not None:
+            await self.backend.initialize_async()
+        self._opened = True
+        return self
+
+    def open(self) -> OmniQ:
+        """Sync twin of :meth:`open_async`."""
+        return portal().call(self.open_async())
+
+    async def close_async(self) -> None:
+        """Stop the worker (gracefully) and close storage this instance opened."""
+        await self.stop_worker_async()
+        if self._owns_backend and self.backend is not None and self._opened:
+            await self.backend.close_async()
+        self._opened = False
+
+    def close(self) -> None:
+        """Sync twin of :meth:`close_async`."""
+        portal().call(self.close_async())
+
+    def __enter__(self) -> OmniQ:
+        return self.open()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    async def __aenter__(self) -> OmniQ:
+        return await self.open_async()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close_async()
+
+    # -- enqueue --------------------------------------------------------------------------
+
+    async def enqueue_async(
+        self,
+        func: Callable[..., Any],
+        func_args: Mapping[str, Any] | None = None,
+        func_kwargs: Mapping[str, Any] | None = None,
+        queue_name: str = DEFAULT_QUEUE,
+        name: str | None = None,
+        description: str | None = None,
+        tags: Sequence[str] | None = None,
+        priority: int = 0,
+        run_at: dt.datetime | None = None,
+        run_in: dt.timedelta | float | None = None,
+        ttl: dt.timedelta | float | None = None,
+        result_ttl: dt.timedelta | float | None = None,
+        depends_on: Sequence[str] | None = None,
+        callback: Callable[..., Any] | None = None,
+        callback_args: Mapping[str, Any] | None = None,
+        max_retries: int = 3,
+        retry_delay: dt.timedelta | float | None = None,
+        store_result: bool = True,
+        **kwargs: Any,
+    ) -> str:
+        """Enqueue ``func(**func_args, **func_kwargs)`` and return the new task's id.
+
+        Args:
+            func: The function to run: importable functions are stored by reference,
+                lambdas, closures and ``__main__`` functions by value (cloudpickle).
+            func_args: Keyword arguments for ``func``.
+            func_kwargs: More keyword arguments for ``func`` (must not repeat a key).
+            queue_name: The queue; an undeclared one is declared in this instance.
+            name: A name for the task.
+            description: A description.
+            tags: Tags.
+            priority: Higher runs first within its queue.
+            run_at: Do not run before this time (naive datetimes are local time).
+            run_in: Do not run before this delay has passed (``timedelta`` or seconds).
+            ttl: If not started within this long after it is due, the task expires unrun.
+            result_ttl: Delete the result this long after it is stored.
+            depends_on: Planned; must be ``None`` for now.
+            callback: Planned; must be ``None`` for now.
+            callback_args: Planned; must be ``None`` for now.
+            max_retries: Retries after a failed attempt (0 = run once).
+            retry_delay: Delay before a retry (``timedelta`` or seconds).
+            store_result: Whether to store the result (the status is recorded either way).
+            **kwargs: ``retry_backoff`` (multiplier per retry, >= 1, default 1) and
+                ``retry_max_delay`` (cap of the computed delay).
+
+        Returns:
+            The task id.
+
+        Raises:
+            ConfigurationError: A bad argument, named in the message.
+            SerializationError: ``func`` or an argument cannot be stored.
+        """
+        options = TaskOptions.build(
+            queue_name=queue_name, name=name, description=description, tags=tags,
+            priority=priority, run_at=run_at, run_in=run_in, ttl=ttl, result_ttl=result_ttl,
+            max_retries=max_retries, retry_delay=retry_delay, store_result=store_result,
+            extra={"depends_on": depends_on, "callback": callback,
+                   "callback_args": callback_args, **kwargs},
+        )  # fmt: skip
+        record = options.record(self.serializer, func, func_args, func_kwargs)
+        await self._store([record], options.queue_name)
+        return record.id
+
+    def enqueue(
+        self,
+        func: Callable[..., Any],
+        func_args: Mapping[str, Any] | None = None,
+        func_kwargs: Mapping[str, Any] | None = None,
+        queue_name: str = DEFAULT_QUEUE,
+        name: str | None = None,
+        description: str | None = None,
+        tags: Sequence[str] | None = None,
+        priority: int = 0,
+        run_at: dt.datetime | None = None,
+        run_in: dt.timedelta | float | None = None,
+        ttl: dt.timedelta | float | None = None,
+        result_ttl: dt.timedelta | float | None = None,
+        depends_on: Sequence[str] | None = None,
+        callback: Callable[..., Any] | None = None,
+        callback_args: Mapping[str, Any] | None = None,
+        max_retries: int = 3,
+        retry_delay: dt.timedelta | float | None = None,
+        store_result: bool = True,
+        **kwargs: Any,
+    ) -> str:
+        """Sync twin of :meth:`enqueue_async` (same arguments, same result)."""
+        return portal().call(
+            self.enqueue_async(
+                func, func_args, func_kwargs, queue_name, name, description, tags, priority,
+                run_at, run_in, ttl, result_ttl, depends_on, callback, callback_args,
+                max_retries, retry_delay, store_result, **kwargs,
+            )
+        )  # fmt: skip
+
+    async def enqueue_many_async(
+        self,
+        func: Callable[..., Any],
+        args_list: Iterable[Mapping[str, Any]],
+        **options: Any,
+    ) -> list[str]:
+        """Enqueue ``func`` once per mapping of ``args_list``, in one atomic write.
+
+        Much faster than a loop of :meth:`enqueue_async` (one commit for the batch).
+
+        Args:
+            func: The function to run.
+            args_list: One ``func_args`` mapping per task.
+            **options: Any ``enqueue`` option except ``func_args`` (shared by every task).
+
+        Returns:
+            The task ids, in the order of ``args_list``.
+        """
+        func_kwargs = options.pop("func_kwargs", None)
+        if "func_args" in options:
+            raise ConfigurationError("func_args was given to enqueue_many: use args_list")
+        build_args = {key: options.pop(key, default) for key, default in _ENQUEUE_DEFAULTS.items()}
+        task_options = TaskOptions.build(**build_args, extra=options)
+        records = [
+            task_options.record(self.serializer, func, args, func_kwargs) for args in args_list
+        ]
+        if records:
+            await self._store(records, task_options.queue_name)
+        return [record.id for record in records]
+
+    def enqueue_many(
+        self,
+        func: Callable[..., Any],
+        args_list: Iterable[Mapping[str, Any]],
+        **options: Any,
+    ) -> list[str]:
+        """Sync twin of :meth:`enqueue_many_async`."""
+        return portal().call(self.enqueue_many_async(func, args_list, **options))
+
+    async def _store(self, records: list[Any], queue_name: str) -> None:
+        await self.open_async()
+        if queue_name not in self._queues:
+            self._queues = self._service_order([*self._queues, queue_name])
+        await self.task_queue.enqueue(records)
+        now = time.time()
+        await self.event_store.append(
+            [TaskEvent(task_id=r.id, type=EventType.ENQUEUED, timestamp=now) for r in records]
+        )
+        self._channel.notify_tasks()
+
+    # -- results, tasks, events ---------------------------------------------------------
+
+    async def get_result_async(
+        self,
+        task_id: str,
+        timeout: float | None = None,  # noqa: ASYNC109 - the spec's public signature
+        poll_interval: float = 0.1,
+    ) -> Any:
+        """Wait for a task's result and return it.
+
+        A result produced by a worker of this process wakes the call at once; results from
+        other processes are seen by polling every ``poll_interval`` seconds.
+
+        Args:
+            task_id: The id ``enqueue`` returned.
+            timeout: Seconds to wait at most (``None`` = for ever, 0 = just look).
+            poll_interval: Seconds between looks at the store.
+
+        Returns:
+            The value the task returned (``None`` if it ran with ``store_result=False``).
+
+        Raises:
+            TaskNotFoundError: No task has this id.
+            TaskFailedError: The task failed for good; carries the remote error and traceback.
+            TaskExpiredError: The task's ttl passed before it started.
+            ResultExpiredError: The result was deleted after its ``result_ttl``.
+            TimeoutError: No outcome within ``timeout`` seconds.
+        """
+        _check_task_id(task_id)
+        if timeout is not None:
+            check.check_seconds(timeout, "timeout")
+        check.check_seconds(poll_interval, "poll_interval", allow_zero=False)
+        await self.open_async()
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while True:
+            woken = self._channel.watch_result(task_id)
+            try:
+                outcome = await read_outcome(
+                    task_id, self.task_queue, self.result_store, self.serializer
+                )
+                if outcome is not PENDING:
+                    return outcome
+                wait = poll_interval
+                if deadline is not None:
+                    remaining = deadline - loop.time()
+                    if remaining <= 0:
+                        raise TimeoutError(
+                            f"task {task_id!r} has no result after waiting {timeout}s"
+                        )
+                    wait = min(wait, remaining)
+                with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
+                    await asyncio.wait_for(woken.wait(), wait)
+            finally:
+                self._channel.unwatch_result(task_id, woken)
+
+    def get_result(
+        self, task_id: str, timeout: float | None = None, poll_interval: float = 0.1
+    ) -> Any:
+        """Sync twin of :meth:`get_result_async`."""
+        return portal().call(self.get_result_async(task_id, timeout, poll_interval))
+
+    async def get_task_async(self, task_id: str) -> Task | None:
+        """Return the task with this id, or ``None`` if there is none.
+
+        Args:
+            task_id: The id ``enqueue`` returned.
+
+        Returns:
+            The task (arguments decoded, times as UTC datetimes), or ``None``.
+        """
+        _check_task_id(task_id)
+        await self.open_async()
+        record = await self.task_queue.get(task_id)
+        return None if record is None else task_from_record(record, self.serializer)
+
+    def get_task(self, task_id: str) -> Task | None:
+        """Sync twin of :meth:`get_task_async`."""
+        return portal().call(self.get_task_async(task_id))
+
+    async def get_events_async(self, task_id: str) -> list[TaskEvent]:
+        """Return a task's lifecycle events, oldest first.
+
+        Args:
+            task_id: The id ``enqueue`` returned.
+
+        Returns:
+            The events (empty if the task is unknown).
+        """
+        _check_task_id(task_id)
+        await self.open_async()
+        return await self.event_store.for_task(task_id)
+
+    def get_events(self, task_id: str) -> list[TaskEvent]:
+        """Sync twin of :meth:`get_events_async`."""
+        return portal().call(self.get_events_async(task_id))
+
+    # -- workers --------------------------------------------------------------------------
+
+    async def start_worker_async(
+        self,
+        worker_type: str | None = None,
+        worker_config: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> None:
+        """Start a worker in this process, on the running event loop.
+
+        Args:
+            worker_type: ``"thread_pool"`` or ``"async"`` (default: the instance's).
+            worker_config: Worker options, e.g. ``{"max_workers": 4}``.
+            **options: The same options as keywords, e.g. ``max_workers=4``; they win over
+                ``worker_config``.
+
+        Raises:
+            WorkerError: A worker of this instance is already running.
+            ConfigurationError: Unknown worker type or option.
+        """
+        if self.worker is not None and self.worker.is_running:
+            raise WorkerError("a worker is already running; call stop_worker() first")
+        if worker_config is not None and not isinstance(worker_config, Mapping):
+            raise ConfigurationError(f"worker_config {worker_config!r} is not a mapping")
+        settings = WorkerOptions.from_mapping(
+            {**self.worker_config, **(worker_config or {}), **options}
+        )
+        executor = create_executor(worker_type or self.worker_type, settings.max_workers)
+        await self.open_async()
+        runner = TaskRunner(
+            task_queue=self.task_queue,
+            result_store=self.result_store,
+            event_store=self.event_store,
+            serializer=self.serializer,
+            channel=self._channel,
+            executor=executor,
+            worker_id=new_worker_id(),
+        )
+        self.worker = Worker(
+            runner,
+            lambda: self._queues,
+            lease_duration=settings.lease_duration,
+            poll_interval=settings.poll_interval,
+            grace_period=settings.grace_period,
+        )
+        await self.worker.start()
+
+    def start_worker(
+        self,
+        worker_type: str | None = None,
+        worker_config: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> None:
+        """Sync twin of :meth:`start_worker_async`; the worker runs on OmniQ's loop thread."""
+        portal().call(self.start_worker_async(worker_type, worker_config, **options))
+
+    async def stop_worker_async(self, grace_period: float | None = None) -> None:
+        """Stop the worker: stop claiming, wait for running tasks, release the rest.
+
+        Args:
+            grace_period: Seconds to wait for running tasks (default: the worker's,
+                30 s unless configured). Tasks still running then are released, so another
+                worker runs them again.
+        """
+        worker, self.worker = self.worker, None
+        if worker is None:
+            return
+        if grace_period is not None:
+            check.check_seconds(grace_period, "grace_period")
+        if worker.loop is None or worker.loop is asyncio.get_running_loop():
+            await worker.stop(grace_period)
+        else:
+            await asyncio.wrap_future(
+                asyncio.run_coroutine_threadsafe(worker.stop(grace_period), worker.loop)
+            )
+
+    def stop_worker(self, grace_period: float | None = None) -> None:
+        """Sync twin of :meth:`stop_worker_async`."""
+        portal().call(self.stop_worker_async(grace_period))
+
+    def __repr__(self) -> str:
+        store = self.backend if self.backend is not None else self.task_queue
+        return f"OmniQ(project_name={self.project_name!r}, backend={store!r})"
+
+
+_ENQUEUE_DEFAULTS: dict[str, Any] = {
+    "queue_name": DEFAULT_QUEUE, "name": None, "description": None, "tags": None,
+    "priority": 0, "run_at": None, "run_in": None, "ttl": None, "result_ttl": None,
+    "max_retries": 3, "retry_delay": None, "store_result": True,
+}  # fmt: skip
+
+
+def _queue_list(queues: Sequence[str] | None) -> list[str]:
+    if queues is None:
+        return [DEFAULT_QUEUE]
+    if isinstance(queues, str) or not isinstance(queues, Sequence):
+        raise ConfigurationError(f"queues {queues!r} is not a list of queue names")
+    names = [check.check_queue_name(name, "queue name") for name in queues]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ConfigurationError(f"queue {duplicates[0]!r} is listed more than once in queues")
+    return names
+
+
+def _check_task_id(task_id: object) -> None:
+    if not isinstance(task_id, str) or not task_id:
+        raise ConfigurationError(f"task_id {task_id!r} is not a non-empty string")

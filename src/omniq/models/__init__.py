@@ -1,0 +1,6 @@
+"""Data models of the public API: tasks, events and results."""
+
+from omniq.models.event import EventType, TaskEvent
+from omniq.models.task import Task, TaskError, TaskStatus
+
+__all__ = ["EventType", "Task", "TaskError", "TaskEvent", "TaskStatus"]

@@ -1,0 +1,14 @@
+"""Storage interfaces (task queue, result storage, event storage) and the records they hold."""
+
+from omniq.storage.interfaces import Backend, EventStorage, ResultStorage, TaskQueue
+from omniq.storage.records import CLAIMABLE_STATUSES, ResultRecord, TaskRecord
+
+__all__ = [
+    "CLAIMABLE_STATUSES",
+    "Backend",
+    "EventStorage",
+    "ResultRecord",
+    "ResultStorage",
+    "TaskQueue",
+    "TaskRecord",
+]

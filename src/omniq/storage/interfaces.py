@@ -1,0 +1,214 @@
+"""The three storage roles every backend implements, and the bundle that holds them.
+
+Backends do small atomic verbs on records; the core (``omniq.core``) owns policy: retries,
+TTLs, ordering of queues, what an event means. A backend must make each verb atomic even when
+several processes share the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+from omniq.models.event import TaskEvent
+from omniq.models.task import TaskError, TaskStatus
+from omniq.storage.records import ResultRecord, TaskRecord
+
+__all__ = ["Backend", "EventStorage", "ResultStorage", "TaskQueue"]
+
+
+@runtime_checkable
+class TaskQueue(Protocol):
+    """Stores tasks and hands them to workers under a lease."""
+
+    async def enqueue(self, tasks: Sequence[TaskRecord]) -> None:
+        """Store new tasks atomically (all or none).
+
+        Args:
+            tasks: Records with unique ids, status ``enqueued``.
+        """
+        ...
+
+    async def claim(
+        self,
+        queues: Sequence[str],
+        limit: int,
+        worker_id: str,
+        now: float,
+        lease_until: float,
+    ) -> list[TaskRecord]:
+        """Atomically take up to ``limit`` due tasks for one worker.
+
+        Queues are served strictly in the given order (every due task of ``queues[0]`` before
+        any of ``queues[1]``); within a queue higher ``priority`` first, then earlier
+        ``run_at``, then enqueue order. Claimed tasks become ``executing`` with
+        ``attempts + 1``, ``started_at=now``, ``worker_id`` and ``lease_expires_at=lease_until``.
+
+        Args:
+            queues: Queue names in service order.
+            limit: Maximum number of tasks to claim (> 0).
+            worker_id: The claiming worker.
+            now: Current time; only tasks with ``run_at <= now`` are due.
+            lease_until: Lease expiry written on the claimed tasks.
+
+        Returns:
+            The claimed records, as updated, in service order.
+        """
+        ...
+
+    async def extend_leases(
+        self, task_ids: Sequence[str], worker_id: str, lease_until: float
+    ) -> list[str]:
+        """Push the lease of tasks this worker still holds.
+
+        Args:
+            task_ids: Tasks to renew.
+            worker_id: Only tasks held by this worker are renewed.
+            lease_until: New lease expiry.
+
+        Returns:
+            The ids that were renewed (a missing id means the lease was lost).
+        """
+        ...
+
+    async def finish(
+        self,
+        task_id: str,
+        status: TaskStatus,
+        now: float,
+        *,
+        worker_id: str | None = None,
+        error: TaskError | None = None,
+    ) -> bool:
+        """Move a task to a final state.
+
+        Args:
+            task_id: The task.
+            status: ``completed``, ``failed``, ``expired`` or ``cancelled``.
+            now: Written as ``finished_at``.
+            worker_id: When given, only succeed if the task is ``executing`` under this worker
+                (a worker whose lease was lost must not overwrite the new owner's work). When
+                ``None``, only succeed if the task is not final yet.
+            error: Error to record, if any.
+
+        Returns:
+            Whether the task was updated.
+        """
+        ...
+
+    async def retry_later(
+        self, task_id: str, worker_id: str, run_at: float, error: TaskError | None
+    ) -> bool:
+        """Put an executing task back as ``retrying`` until ``run_at``, counting one retry.
+
+        Args:
+            task_id: The task.
+            worker_id: Only succeed if this worker holds the task.
+            run_at: When it becomes due again.
+            error: The error that caused the retry.
+
+        Returns:
+            Whether the task was updated.
+        """
+        ...
+
+    async def release(self, task_ids: Sequence[str], worker_id: str) -> list[str]:
+        """Give back tasks a stopping worker could not finish, as if never claimed.
+
+        The attempt is not counted (``attempts - 1``); status returns to ``enqueued``.
+
+        Args:
+            task_ids: Tasks to give back.
+            worker_id: Only tasks held by this worker are released.
+
+        Returns:
+            The ids released.
+        """
+        ...
+
+    async def recover_expired_leases(self, now: float) -> list[str]:
+        """Make tasks whose lease expired (their worker died) claimable again.
+
+        Args:
+            now: Leases ending before this are expired.
+
+        Returns:
+            The ids made claimable.
+        """
+        ...
+
+    async def get(self, task_id: str) -> TaskRecord | None:
+        """Return the task, or ``None`` if unknown."""
+        ...
+
+    async def next_run_at(self, queues: Sequence[str]) -> float | None:
+        """Earliest ``run_at`` of a claimable task in ``queues``, or ``None`` if there is none."""
+        ...
+
+
+@runtime_checkable
+class ResultStorage(Protocol):
+    """Stores task results, each with an optional expiry."""
+
+    async def put(self, result: ResultRecord) -> None:
+        """Store (or replace) the result of ``result.task_id``."""
+        ...
+
+    async def get(self, task_id: str, now: float) -> ResultRecord | None:
+        """Return the unexpired result of a task, or ``None``."""
+        ...
+
+    async def delete(self, task_id: str) -> bool:
+        """Delete a result; return whether one existed."""
+        ...
+
+    async def purge_expired(self, now: float) -> int:
+        """Delete every result whose ``expires_at`` is before ``now``; return how many."""
+        ...
+
+
+@runtime_checkable
+class EventStorage(Protocol):
+    """An append-only log of task lifecycle events."""
+
+    async def append(self, events: Sequence[TaskEvent]) -> None:
+        """Append events, keeping their order."""
+        ...
+
+    async def for_task(self, task_id: str) -> list[TaskEvent]:
+        """Return a task's events in the order they were appended."""
+        ...
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """A backend bundles one implementation of each storage role.
+
+    Attributes:
+        task_queue: The task queue.
+        result_store: The result storage.
+        event_store: The event storage.
+        channel: Key for in-process wake-ups: OmniQ instances in one process whose backends
+            have the same channel see each other's enqueues and results at once.
+    """
+
+    task_queue: TaskQueue
+    result_store: ResultStorage
+    event_store: EventStorage
+    channel: str
+
+    def initialize(self) -> None:
+        """Create or open the store (idempotent)."""
+        ...
+
+    async def initialize_async(self) -> None:
+        """Async twin of :meth:`initialize`."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and threads (idempotent)."""
+        ...
+
+    async def close_async(self) -> None:
+        """Async twin of :meth:`close`."""
+        ...

@@ -1,0 +1,90 @@
+"""What backends store: tasks and results as plain records around opaque payload bytes.
+
+Backends never look inside ``payload``; the core serializes and signs it. Times are seconds
+since the epoch (UTC) as floats, so every backend can index and compare them natively.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from omniq.models.task import TaskError, TaskStatus
+
+__all__ = ["CLAIMABLE_STATUSES", "ResultRecord", "TaskRecord"]
+
+#: Statuses a worker may claim once ``run_at`` has passed.
+CLAIMABLE_STATUSES = (TaskStatus.ENQUEUED, TaskStatus.RETRYING)
+
+
+class TaskRecord(msgspec.Struct, kw_only=True):
+    """One stored task.
+
+    Attributes:
+        id: Unique task id.
+        func_name: Readable reference of the callable (``module:qualname``).
+        payload: Serialized, possibly signed callable and arguments (opaque to backends).
+        queue_name: Queue the task waits in.
+        priority: Higher is claimed first within a queue.
+        status: Lifecycle state.
+        created_at: Enqueue time.
+        run_at: Earliest claim time.
+        expires_at: Latest start time (from ``ttl``), or ``None``.
+        name: Optional name.
+        description: Optional description.
+        tags: Tags.
+        max_retries: Retries allowed after the first attempt.
+        retry_count: Retries scheduled so far.
+        attempts: Attempts started so far (claims), including ones whose worker died.
+        retry_delay: Base delay before a retry, in seconds.
+        retry_backoff: Multiplier applied to the delay per retry (1.0 = constant delay).
+        retry_max_delay: Upper bound on a computed retry delay, in seconds.
+        result_ttl: Seconds a stored result is kept, or ``None`` for ever.
+        store_result: Whether the result is written to the result store.
+        started_at: Start of the latest attempt.
+        finished_at: Time a final state was reached.
+        worker_id: Worker holding (or last holding) the task.
+        lease_expires_at: End of the current lease while ``executing``.
+        error: Latest error.
+    """
+
+    id: str
+    func_name: str
+    payload: bytes
+    queue_name: str = "default"
+    priority: int = 0
+    status: TaskStatus = TaskStatus.ENQUEUED
+    created_at: float
+    run_at: float
+    expires_at: float | None = None
+    name: str | None = None
+    description: str | None = None
+    tags: list[str] = msgspec.field(default_factory=list)
+    max_retries: int = 3
+    retry_count: int = 0
+    attempts: int = 0
+    retry_delay: float = 0.0
+    retry_backoff: float = 1.0
+    retry_max_delay: float | None = None
+    result_ttl: float | None = None
+    store_result: bool = True
+    started_at: float | None = None
+    finished_at: float | None = None
+    worker_id: str | None = None
+    lease_expires_at: float | None = None
+    error: TaskError | None = None
+
+
+class ResultRecord(msgspec.Struct, kw_only=True):
+    """One stored result.
+
+    Attributes:
+        task_id: The task that produced it.
+        payload: Serialized, possibly signed value (opaque to backends).
+        created_at: When it was stored.
+        expires_at: When it disappears (from ``result_ttl``), or ``None``.
+    """
+
+    task_id: str
+    payload: bytes
+    created_at: float
+    expires_at: float | None = None

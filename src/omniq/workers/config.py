@@ -1,0 +1,85 @@
+"""Worker types and the options a worker accepts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from omniq.exceptions import ConfigurationError
+from omniq.workers.executors import AsyncExecutor, TaskExecutor, ThreadPoolTaskExecutor
+
+__all__ = ["PLANNED_WORKER_TYPES", "WORKER_TYPES", "WorkerOptions", "create_executor"]
+
+#: Worker types that can be started today.
+WORKER_TYPES = ("async", "thread_pool")
+#: Worker types named by the documentation that are not built yet.
+PLANNED_WORKER_TYPES = ("process_pool", "gevent")
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerOptions:
+    """Options of a worker, from ``worker_config`` or keyword arguments.
+
+    Attributes:
+        max_workers: Tasks run at once (threads for ``thread_pool``).
+        lease_duration: Seconds a claim is valid without renewal; a dead worker's tasks are
+            re-run by others after at most this long.
+        poll_interval: Seconds between store checks while idle (other processes' enqueues
+            are seen after at most this long; this process's at once).
+        grace_period: Seconds ``stop_worker`` waits for running tasks before releasing them.
+    """
+
+    max_workers: int = 4
+    lease_duration: float = 30.0
+    poll_interval: float = 0.02
+    grace_period: float = 30.0
+
+    @classmethod
+    def from_mapping(cls, options: Mapping[str, Any]) -> WorkerOptions:
+        """Validate and build options; unknown keys and bad values are errors naming them."""
+        defaults = cls()
+        allowed = {"max_workers", "lease_duration", "poll_interval", "grace_period"}
+        unknown = sorted(set(options) - allowed)
+        if unknown:
+            raise ConfigurationError(
+                f"worker_config key {unknown[0]!r} is not one of {', '.join(sorted(allowed))}"
+            )
+        max_workers = options.get("max_workers", defaults.max_workers)
+        if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
+            raise ConfigurationError(
+                f"max_workers {max_workers!r} is not valid: expected an integer >= 1"
+            )
+        values: dict[str, float] = {}
+        for key in ("lease_duration", "poll_interval", "grace_period"):
+            value = options.get(key, getattr(defaults, key))
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or value < 0
+                or (value == 0 and key != "grace_period")
+            ):
+                bound = ">= 0" if key == "grace_period" else "> 0"
+                raise ConfigurationError(
+                    f"{key} {value!r} is not valid: expected a number of seconds {bound}"
+                )
+            values[key] = float(value)
+        return cls(max_workers=max_workers, **values)
+
+
+def create_executor(worker_type: str, max_workers: int) -> TaskExecutor:
+    """Build the executor of a worker type.
+
+    Raises:
+        ConfigurationError: Unknown or not yet available worker type.
+    """
+    if worker_type == "thread_pool":
+        return ThreadPoolTaskExecutor(max_workers)
+    if worker_type == "async":
+        return AsyncExecutor(max_workers)
+    allowed = ", ".join(repr(name) for name in WORKER_TYPES)
+    if worker_type in PLANNED_WORKER_TYPES:
+        raise ConfigurationError(
+            f"worker_type {worker_type!r} is planned but not available yet; use one of {allowed}"
+        )
+    raise ConfigurationError(f"worker_type {worker_type!r} is not one of {allowed}")

@@ -1,0 +1,236 @@
+"""The worker loop shared by every worker type: claim, lease, heartbeat, release.
+
+A worker keeps at most ``executor.max_workers`` tasks in flight. It claims due tasks under a
+lease of ``lease_duration`` seconds and renews the leases of running tasks every third of it;
+if the process dies, the leases lapse and any worker on the store re-runs those tasks
+(at-least-once delivery). Idle, it wakes on in-process enqueues at once and otherwise polls
+every ``poll_interval`` seconds. A maintenance pass recovers expired leases and purges expired
+results.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable, Sequence
+
+from omniq.core.notify import Channel
+from omniq.exceptions import WorkerError
+from omniq.models.event import EventType, TaskEvent
+from omniq.storage.interfaces import EventStorage, ResultStorage, TaskQueue
+from omniq.workers.lifecycle import TaskRunner
+
+__all__ = ["Worker", "new_worker_id"]
+
+_log = logging.getLogger("omniq.worker")
+
+
+def new_worker_id() -> str:
+    """A unique, readable worker id: ``host:pid:random``."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class Worker:
+    """Claims tasks from a queue and runs them through a :class:`TaskRunner`.
+
+    Args:
+        runner: Runs one claimed task to its outcome (holds the executor and stores).
+        queues: Queue names in service order, or a callable returning them (re-read before
+            each claim, so queues declared later are served too).
+        lease_duration: Seconds a claim is valid without renewal.
+        poll_interval: Seconds between checks of the store while idle.
+        grace_period: Default seconds :meth:`stop` waits for running tasks.
+        maintenance_interval: Seconds between lease-recovery and result-purge passes
+            (default: half the lease).
+    """
+
+    def __init__(
+        self,
+        runner: TaskRunner,
+        queues: Sequence[str] | Callable[[], Sequence[str]],
+        *,
+        lease_duration: float = 30.0,
+        poll_interval: float = 0.05,
+        grace_period: float = 30.0,
+        maintenance_interval: float | None = None,
+    ) -> None:
+        self.runner = runner
+        self.worker_id = runner.worker_id
+        self._queues = queues
+        self.lease_duration = lease_duration
+        self.poll_interval = poll_interval
+        self.grace_period = grace_period
+        self.maintenance_interval = maintenance_interval or lease_duration / 2
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._wakeup = asyncio.Event()
+        self._stopping = False
+        self._loops: list[asyncio.Task[None]] = []
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def task_queue(self) -> TaskQueue:
+        """The queue this worker claims from."""
+        return self.runner.task_queue
+
+    @property
+    def result_store(self) -> ResultStorage:
+        """Where results are stored."""
+        return self.runner.result_store
+
+    @property
+    def event_store(self) -> EventStorage:
+        """Where events are written."""
+        return self.runner.event_store
+
+    @property
+    def channel(self) -> Channel:
+        """In-process wake-ups."""
+        return self.runner.channel
+
+    @property
+    def is_running(self) -> bool:
+        """Whether the worker has been started and not stopped."""
+        return bool(self._loops) and not self._stopping
+
+    @property
+    def in_flight(self) -> int:
+        """Number of tasks currently held."""
+        return len(self._running)
+
+    def queues(self) -> Sequence[str]:
+        """The queue names served, in order."""
+        return self._queues() if callable(self._queues) else self._queues
+
+    async def start(self) -> None:
+        """Start claiming on the running event loop.
+
+        Raises:
+            WorkerError: The worker was already started.
+        """
+        if self._loops:
+            raise WorkerError(f"worker {self.worker_id} was already started")
+        self.loop = asyncio.get_running_loop()
+        self._wakeup = asyncio.Event()
+        self.channel.add_task_listener(self._wakeup)
+        self._loops = [
+            asyncio.create_task(self._claim_loop(), name=f"omniq-claim-{self.worker_id}"),
+            asyncio.create_task(self._heartbeat_loop(), name=f"omniq-lease-{self.worker_id}"),
+            asyncio.create_task(self._maintenance_loop(), name=f"omniq-maint-{self.worker_id}"),
+        ]
+        _log.info("worker %s started on queues %s", self.worker_id, list(self.queues()))
+
+    async def stop(self, grace_period: float | None = None) -> None:
+        """Stop claiming, let running tasks finish, release what did not finish in time.
+
+        Args:
+            grace_period: Seconds to wait for running tasks (default: the worker's).
+        """
+        if not self._loops or self._stopping:
+            return
+        self._stopping = True
+        self._wakeup.set()
+        self.channel.remove_task_listener(self._wakeup)
+        grace = self.grace_period if grace_period is None else grace_period
+        claim_loop, *others = self._loops
+        await asyncio.gather(claim_loop, return_exceptions=True)
+        if self._running:
+            await asyncio.wait(list(self._running.values()), timeout=grace)
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
+        leftover = list(self._running)
+        if leftover:
+            await self._release(leftover)
+            for task in list(self._running.values()):
+                task.cancel()
+            await asyncio.gather(*self._running.values(), return_exceptions=True)
+        self.runner.executor.shutdown()
+        _log.info("worker %s stopped (%d tasks released)", self.worker_id, len(leftover))
+
+    async def _release(self, task_ids: list[str]) -> None:
+        released = await self.task_queue.release(task_ids, self.worker_id)
+        now = time.time()
+        await self.event_store.append([
+            TaskEvent(task_id=task_id, type=EventType.RELEASED, timestamp=now,
+                      worker_id=self.worker_id, detail="worker stopped before it finished")
+            for task_id in released
+        ])  # fmt: skip
+        if released:
+            self.channel.notify_tasks()
+
+    async def _claim_loop(self) -> None:
+        while not self._stopping:
+            self._wakeup.clear()
+            free = self.runner.executor.max_workers - len(self._running)
+            claimed = 0
+            if free > 0:
+                claimed = await self._claim(free)
+                if claimed == free:
+                    continue  # maybe more is due: claim again as soon as a slot frees
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), self.poll_interval)
+
+    async def _claim(self, limit: int) -> int:
+        now = time.time()
+        try:
+            records = await self.task_queue.claim(
+                list(self.queues()), limit, self.worker_id, now, now + self.lease_duration
+            )
+        except Exception:
+            _log.exception("worker %s: claim failed, retrying", self.worker_id)
+            await asyncio.sleep(self.poll_interval)
+            return 0
+        for record in records:
+            task = asyncio.create_task(self.runner.run(record), name=f"omniq-task-{record.id}")
+            self._running[record.id] = task
+            task.add_done_callback(functools.partial(self._done, record.id))
+        return len(records)
+
+    def _done(self, task_id: str, task: asyncio.Task[None]) -> None:
+        self._running.pop(task_id, None)
+        self._wakeup.set()
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            _log.error("worker %s: task %s could not be recorded: %r", self.worker_id, task_id, exc)
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease_duration / 3)
+            held = list(self._running)
+            if not held:
+                continue
+            try:
+                renewed = await self.task_queue.extend_leases(
+                    held, self.worker_id, time.time() + self.lease_duration
+                )
+            except Exception:
+                _log.exception("worker %s: lease renewal failed", self.worker_id)
+                continue
+            lost = (set(held) - set(renewed)) & set(self._running)
+            if lost:
+                _log.warning("worker %s lost the lease of %s", self.worker_id, sorted(lost))
+
+    async def _maintenance_loop(self) -> None:
+        while True:
+            try:
+                now = time.time()
+                recovered = await self.task_queue.recover_expired_leases(now)
+                if recovered:
+                    _log.warning("recovered %d tasks whose worker died", len(recovered))
+                    await self.event_store.append([
+                        TaskEvent(task_id=task_id, type=EventType.RETRYING, timestamp=now,
+                                  worker_id=self.worker_id,
+                                  error="lease expired: its worker stopped renewing it",
+                                  detail="recovered after the worker's lease expired")
+                        for task_id in recovered
+                    ])  # fmt: skip
+                    self._wakeup.set()
+                await self.result_store.purge_expired(now)
+            except Exception:
+                _log.exception("worker %s: maintenance pass failed", self.worker_id)
+            await asyncio.sleep(self.maintenance_interval)

@@ -1,0 +1,99 @@
+"""The ResultStorage contract, run against every backend."""
+
+from __future__ import annotations
+
+from omniq.storage.interfaces import Backend
+from omniq.storage.records import ResultRecord
+
+from .records import NOW, MakeBackend, make_result
+
+
+async def test_put_get_round_trip(backend: Backend) -> None:
+    result = ResultRecord(
+        task_id="task-1", payload=bytes(range(256)), created_at=NOW - 0.5, expires_at=NOW + 10
+    )
+    await backend.result_store.put(result)
+    assert await backend.result_store.get("task-1", NOW) == result
+
+
+async def test_put_get_without_expiry(backend: Backend) -> None:
+    result = make_result(expires_at=None)
+    await backend.result_store.put(result)
+    assert await backend.result_store.get(result.task_id, NOW + 10**9) == result
+
+
+async def test_get_unknown_is_none(backend: Backend) -> None:
+    assert await backend.result_store.get("missing", NOW) is None
+
+
+async def test_put_replaces(backend: Backend) -> None:
+    first = make_result(payload=b"first", expires_at=NOW + 5)
+    second = make_result(first.task_id, payload=b"second", expires_at=None)
+    await backend.result_store.put(first)
+    await backend.result_store.put(second)
+    assert await backend.result_store.get(first.task_id, NOW + 100) == second
+    # The replaced record's expiry no longer applies.
+    assert await backend.result_store.purge_expired(NOW + 100) == 0
+    assert await backend.result_store.get(first.task_id, NOW + 100) == second
+
+
+async def test_get_ignores_expired(backend: Backend) -> None:
+    result = make_result(expires_at=NOW + 10)
+    await backend.result_store.put(result)
+    assert await backend.result_store.get(result.task_id, NOW + 9) == result
+    assert await backend.result_store.get(result.task_id, NOW + 10) == result  # not before now
+    assert await backend.result_store.get(result.task_id, NOW + 10.5) is None
+
+
+async def test_delete(backend: Backend) -> None:
+    result = make_result()
+    await backend.result_store.put(result)
+    assert await backend.result_store.delete(result.task_id) is True
+    assert await backend.result_store.get(result.task_id, NOW) is None
+    assert await backend.result_store.delete(result.task_id) is False
+    assert await backend.result_store.delete("missing") is False
+
+
+async def test_purge_expired(backend: Backend) -> None:
+    store = backend.result_store
+    forever = make_result(expires_at=None)
+    past_1 = make_result(expires_at=NOW - 10)
+    past_2 = make_result(expires_at=NOW - 0.001)
+    boundary = make_result(expires_at=NOW)
+    future = make_result(expires_at=NOW + 10)
+    deleted = make_result(expires_at=NOW - 5)
+    for result in (forever, past_1, past_2, boundary, future, deleted):
+        await store.put(result)
+    assert await store.delete(deleted.task_id)
+
+    assert await store.purge_expired(NOW) == 2
+    assert await store.purge_expired(NOW) == 0
+    # Gone even for a reader with an earlier clock.
+    assert await store.get(past_1.task_id, NOW - 100) is None
+    assert await store.get(past_2.task_id, NOW - 100) is None
+    for kept in (forever, boundary, future):
+        assert await store.get(kept.task_id, NOW) == kept
+    assert await store.purge_expired(NOW + 11) == 2
+    assert await store.get(forever.task_id, NOW + 11) == forever
+
+
+async def test_returned_results_are_copies(backend: Backend) -> None:
+    result = make_result(expires_at=NOW + 10)
+    await backend.result_store.put(result)
+    result.expires_at = NOW - 100
+    got = await backend.result_store.get(result.task_id, NOW)
+    assert got is not None
+    assert got.expires_at == NOW + 10
+    got.payload = b"changed"
+    again = await backend.result_store.get(result.task_id, NOW)
+    assert again is not None
+    assert again.payload == b"\x01r"
+
+
+async def test_other_instance_sees_results(backend: Backend, make_backend: MakeBackend) -> None:
+    other = await make_backend()
+    result = make_result()
+    await backend.result_store.put(result)
+    assert await other.result_store.get(result.task_id, NOW) == result
+    assert await other.result_store.delete(result.task_id)
+    assert await backend.result_store.get(result.task_id, NOW) is None
