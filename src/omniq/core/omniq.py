@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import datetime as dt
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
@@ -124,7 +126,10 @@ class OmniQ:
         self.serializer = Serializer(strict=strict_serialization, secret_key=secret_key)
         self.worker: Worker | None = None
         self._opened = False
-        self._open_lock: asyncio.Lock | None = None
+        # Opening is shared by every caller, whatever its loop or thread: the first one opens,
+        # the others wait for it (so the backend is never initialized twice at once).
+        self._open_lock = threading.Lock()
+        self._opening: concurrent.futures.Future[None] | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -173,9 +178,25 @@ class OmniQ:
         """Open the storage (idempotent; also done on first use)."""
         if self._opened:
             return self
-        if self.backend is not None:
-            await self.backend.initialize_async()
-        self._opened = True
+        with self._open_lock:
+            opening = self._opening
+            if opening is None:
+                self._opening = mine = concurrent.futures.Future[None]()
+        if opening is not None:  # another caller is opening it: wait for that
+            await asyncio.wrap_future(opening)
+            return self
+        try:
+            if self.backend is not None:
+                await self.backend.initialize_async()
+            self._opened = True
+        except BaseException as exc:
+            mine.set_exception(exc)
+            raise
+        else:
+            mine.set_result(None)
+        finally:
+            with self._open_lock:
+                self._opening = None
         return self
 
     def open(self) -> OmniQ:
@@ -191,6 +212,7 @@ class OmniQ:
 
     def close(self) -> None:
         """Sync twin of :meth:`close_async`."""
+        self._refuse_on_worker_loop("close")
         portal().call(self.close_async())
 
     def __enter__(self) -> OmniQ:
@@ -414,8 +436,10 @@ class OmniQ:
                             f"task {task_id!r} has no result after waiting {timeout}s"
                         )
                     wait = min(wait, remaining)
-                with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
-                    await asyncio.wait_for(woken.wait(), wait)
+                # asyncio.timeout, not wait_for, which can swallow a cancellation on 3.11.
+                with contextlib.suppress(asyncio.TimeoutError):
+                    async with asyncio.timeout(wait):
+                        await woken.wait()
             finally:
                 self._channel.unwatch_result(task_id, woken)
 
@@ -423,6 +447,7 @@ class OmniQ:
         self, task_id: str, timeout: float | None = None, poll_interval: float = 0.1
     ) -> Any:
         """Sync twin of :meth:`get_result_async`."""
+        self._refuse_on_worker_loop("get_result")
         return portal().call(self.get_result_async(task_id, timeout, poll_interval))
 
     async def get_task_async(self, task_id: str) -> Task | None:
@@ -524,13 +549,17 @@ class OmniQ:
                 30 s unless configured). Tasks still running then are released, so another
                 worker runs them again.
         """
+        if grace_period is not None:  # before forgetting the worker, which must keep running
+            check.check_seconds(grace_period, "grace_period")
         worker, self.worker = self.worker, None
         if worker is None:
             return
-        if grace_period is not None:
-            check.check_seconds(grace_period, "grace_period")
         if worker.loop is None or worker.loop is asyncio.get_running_loop():
             await worker.stop(grace_period)
+        elif worker.loop.is_closed():
+            # Its loop ended without stopping it (e.g. asyncio.run returned): its tasks were
+            # cancelled with the loop, and their leases lapse so other workers re-run them.
+            worker.runner.executor.shutdown()
         else:
             await asyncio.wrap_future(
                 asyncio.run_coroutine_threadsafe(worker.stop(grace_period), worker.loop)
@@ -538,7 +567,24 @@ class OmniQ:
 
     def stop_worker(self, grace_period: float | None = None) -> None:
         """Sync twin of :meth:`stop_worker_async`."""
+        self._refuse_on_worker_loop("stop_worker")
         portal().call(self.stop_worker_async(grace_period))
+
+    def _refuse_on_worker_loop(self, method: str) -> None:
+        """Raise if called on the loop running this instance's worker (it would deadlock)."""
+        worker = self.worker
+        if worker is None or worker.loop is None:
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        if running is worker.loop:
+            raise WorkerError(
+                f"{method}() was called from the event loop that runs this instance's worker "
+                f"(started with start_worker_async), where it would block the worker for "
+                f"ever: await {method}_async() instead (or use 'async with')"
+            )
 
     def __repr__(self) -> str:
         store = self.backend if self.backend is not None else self.task_queue

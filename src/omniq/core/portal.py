@@ -8,6 +8,7 @@ loop per call, never ``asyncio.run`` inside the library. The loop is per process
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import threading
 from collections.abc import Coroutine
@@ -19,6 +20,8 @@ from omniq.exceptions import WorkerError
 __all__ = ["LoopPortal", "portal"]
 
 T = TypeVar("T")
+
+_log = logging.getLogger("omniq")
 
 
 class LoopPortal:
@@ -36,7 +39,14 @@ class LoopPortal:
     def _run(self, started: threading.Event) -> None:
         asyncio.set_event_loop(self.loop)
         self.loop.call_soon(started.set)
-        self.loop.run_forever()
+        while True:
+            try:
+                self.loop.run_forever()
+                return
+            except BaseException:
+                # A task let SystemExit/KeyboardInterrupt escape (the task itself holds it, so
+                # its caller sees it): keep the loop serving everyone else instead of dying.
+                _log.exception("an exception escaped a task on OmniQ's event loop")
 
     def call(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run ``coro`` on the portal's loop and block until it returns.

@@ -8,8 +8,12 @@ __all__ = ["retry_delay", "should_retry"]
 
 
 def should_retry(record: TaskRecord) -> bool:
-    """Whether a task that just failed has retries left."""
-    return record.retry_count < record.max_retries
+    """Whether a task that just failed has retries left.
+
+    Counted in attempts (claims), so an attempt lost with a killed worker counts too: a task
+    runs at most ``max_retries + 1`` times.
+    """
+    return record.attempts <= record.max_retries
 
 
 def retry_delay(record: TaskRecord) -> float:

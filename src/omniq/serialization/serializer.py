@@ -68,16 +68,14 @@ _STRICT_REFUSAL: Final = (
 )
 
 
-def _as_dict(arguments: Mapping[str, Any], what: str) -> dict[str, Any]:
-    """Return ``arguments`` as a ``dict`` with ``str`` keys."""
-    result = arguments if type(arguments) is dict else dict(arguments)
-    for key in result:
+def _check_names(arguments: dict[Any, Any], what: str) -> None:
+    """Refuse argument dicts whose keys are not ``str`` (they are passed as ``**kwargs``)."""
+    for key in arguments:
         if not isinstance(key, str):
             raise SerializationError(
                 f"cannot serialize {what}: keys must be argument names (str), "
                 f"got {key!r} of type {type(key).__qualname__}"
             )
-    return result
 
 
 def _unknown_tag(tag: int) -> SerializationError:
@@ -150,43 +148,53 @@ class Serializer:
         strict = self._strict
         encoded_func = dump_function(func, strict=strict)
         name = encoded_func if type(encoded_func) is str else function_name(func)
-        args_dict = _as_dict(args, "func_args")
-        kwargs_dict = _as_dict(kwargs, "func_kwargs")
+        args_dict = args if type(args) is dict else dict(args)
+        kwargs_dict = kwargs if type(kwargs) is dict else dict(kwargs)
         if strict:
+            payload = self._dump_call_strict(name, encoded_func, args_dict, kwargs_dict)
+        elif is_plain(args_dict) and is_plain(kwargs_dict):  # plain implies str keys
             try:
-                payload = _CALL_MSGPACK + encode_msgpack((encoded_func, args_dict, kwargs_dict))
-            except Exception as exc:
-                for what, part in (("func_args", args_dict), ("func_kwargs", kwargs_dict)):
-                    try:
-                        encode_msgpack(part)
-                    except Exception as part_exc:
-                        raise unserializable_error(part, what, strict=True) from part_exc
-                raise SerializationError(f"cannot serialize the call of {name!r}: {exc}") from exc
+                frame = encode_msgpack((encoded_func, args_dict, kwargs_dict))
+            except Exception:  # e.g. an int beyond 64 bits: pickle the part holding it
+                payload = self._dump_call_mixed(encoded_func, args_dict, kwargs_dict)
+            else:
+                tag = _CALL_MSGPACK if type(encoded_func) is str else _CALL_PICKLE
+                payload = tag + frame
         else:
-            payload = self._dump_call_lax(encoded_func, args_dict, kwargs_dict)
+            payload = self._dump_call_mixed(encoded_func, args_dict, kwargs_dict)
         if self._key is not None:
             return name, _SIGNED + sign(self._key, payload)
         return name, payload
 
     @staticmethod
-    def _dump_call_lax(
+    def _dump_call_strict(
+        name: str, reference: str | bytes, args: dict[str, Any], kwargs: dict[str, Any]
+    ) -> bytes:
+        """Encode a call in strict mode: msgpack only, msgspec's conversions."""
+        _check_names(args, "func_args")
+        _check_names(kwargs, "func_kwargs")
+        try:
+            return _CALL_MSGPACK + encode_msgpack((reference, args, kwargs))
+        except Exception as exc:
+            for what, part in (("func_args", args), ("func_kwargs", kwargs)):
+                try:
+                    encode_msgpack(part)
+                except Exception as part_exc:
+                    raise unserializable_error(part, what, strict=True) from part_exc
+            raise SerializationError(f"cannot serialize the call of {name!r}: {exc}") from exc
+
+    @staticmethod
+    def _dump_call_mixed(
         encoded_func: str | bytes, args: dict[str, Any], kwargs: dict[str, Any]
     ) -> bytes:
-        """Encode a call outside strict mode, pickling the parts that are not plain."""
-        if is_plain(args) and is_plain(kwargs):
-            try:
-                frame = encode_msgpack((encoded_func, args, kwargs))
-            except Exception:
-                pass  # e.g. an int beyond 64 bits: pickle the part that holds it, below
-            else:
-                tag = _CALL_MSGPACK if type(encoded_func) is str else _CALL_PICKLE
-                return tag + frame
+        """Encode a call outside strict mode, pickling the argument dicts that are not plain."""
         parts: list[dict[str, Any] | bytes] = []
         for what, part in (("func_args", args), ("func_kwargs", kwargs)):
+            _check_names(part, what)
             if is_plain(part):
                 try:
                     encode_msgpack(part)
-                except Exception:
+                except Exception:  # not msgpack-encodable after all: pickled below
                     pass
                 else:
                     parts.append(part)

@@ -55,40 +55,39 @@ _MAX_PLAIN_DEPTH: Final = 64
 _MAX_SEARCH_DEPTH: Final = 16
 
 
-def is_plain(value: object) -> bool:
+def is_plain(value: object, max_depth: int = _MAX_PLAIN_DEPTH) -> bool:
     """Tell whether ``value`` is made only of plain types (see the module docstring).
 
     Args:
         value: Any value.
+        max_depth: Deepest nesting of lists and dicts accepted; anything deeper (or a
+            cyclic list) is not plain.
 
     Returns:
         ``True`` when msgpack stores ``value`` exactly. A plain value may still fail to
         encode (an ``int`` outside the 64-bit range, a ``str`` with lone surrogates);
         :func:`encode_msgpack` raises in that case.
     """
-    return _is_plain(value, _MAX_PLAIN_DEPTH)
-
-
-def _is_plain(value: object, depth: int) -> bool:
+    # Hot path (every enqueue and result): exact type checks, scalars tested inline.
     kind = type(value)
     if kind in _SCALARS:
         return True
     if kind is dict:
-        if not depth:
+        if max_depth <= 0:
             return False
-        depth -= 1
+        max_depth -= 1
         for key, item in value.items():  # type: ignore[attr-defined]
             if type(key) is not str:
                 return False
-            if type(item) not in _SCALARS and not _is_plain(item, depth):
+            if type(item) not in _SCALARS and not is_plain(item, max_depth):
                 return False
         return True
     if kind is list:
-        if not depth:
+        if max_depth <= 0:
             return False
-        depth -= 1
+        max_depth -= 1
         for item in value:  # type: ignore[attr-defined]
-            if type(item) not in _SCALARS and not _is_plain(item, depth):
+            if type(item) not in _SCALARS and not is_plain(item, max_depth):
                 return False
         return True
     if kind is _DATETIME:

@@ -10,7 +10,9 @@ import asyncio
 import logging
 import time
 import traceback
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from omniq.core.notify import Channel
 from omniq.core.retry import retry_delay, should_retry
@@ -37,6 +39,13 @@ def error_from_exception(exc: BaseException) -> TaskError:
     )
 
 
+class _Refusal(NamedTuple):
+    status: TaskStatus
+    event_type: EventType
+    error: TaskError | None
+    detail: str | None
+
+
 @dataclass(frozen=True, slots=True)
 class TaskRunner:
     """Runs claimed tasks and records their outcome.
@@ -59,31 +68,54 @@ class TaskRunner:
     executor: TaskExecutor
     worker_id: str
 
-    async def run(self, record: TaskRecord) -> None:
-        """Take one claimed task to its next state: completed, retrying, failed or expired."""
-        now = time.time()
-        if record.expires_at is not None and record.expires_at < now:
-            await self._finish(
-                record,
-                TaskStatus.EXPIRED,
-                EventType.EXPIRED,
-                None,
-                f"ttl passed {now - record.expires_at:.3f}s before it started",
-            )
-            return
+    def refusal(self, record: TaskRecord, now: float) -> _Refusal | None:
+        """Why a claimed task must not run (expired, or too many lost attempts), or ``None``."""
+        # ttl bounds the wait for the first start only: a retry of a task that started in
+        # time is not expired (``attempts`` is 1 on the first claim).
+        if record.expires_at is not None and record.expires_at < now and record.attempts <= 1:
+            detail = f"ttl passed {now - record.expires_at:.3f}s before it started"
+            return _Refusal(TaskStatus.EXPIRED, EventType.EXPIRED, None, detail)
         if record.attempts > record.max_retries + 1:
             error = TaskError(
                 type="omniq.exceptions.WorkerError",
                 message=f"gave up after {record.attempts - 1} attempts whose worker stopped "
                 "renewing the lease (crashed or killed)",
             )
-            await self._finish(record, TaskStatus.FAILED, EventType.FAILED, error, None)
+            return _Refusal(TaskStatus.FAILED, EventType.FAILED, error, None)
+        return None
+
+    def start_events(self, records: list[TaskRecord], now: float) -> list[TaskEvent]:
+        """The ``dequeued`` and ``executing`` events of the claimed tasks that will run."""
+        events: list[TaskEvent] = []
+        for record in records:
+            if self.refusal(record, now) is None:
+                attempt = f"attempt {record.attempts} of {record.max_retries + 1}"
+                events.append(self._event(record, EventType.DEQUEUED, now))
+                events.append(self._event(record, EventType.EXECUTING, now, detail=attempt))
+        return events
+
+    async def run(
+        self,
+        record: TaskRecord,
+        body_done: Callable[[], None] | None = None,
+        started: Awaitable[None] | None = None,
+    ) -> None:
+        """Take one claimed task to its next state: completed, retrying, failed or expired.
+
+        Args:
+            record: The claimed task.
+            body_done: Called as soon as the task body has returned or raised, before the
+                outcome is written, so the worker can start another body meanwhile.
+            started: The write of this task's :meth:`start_events`, awaited before any later
+                event is written so events stay in order; when ``None`` they are written here.
+        """
+        now = time.time()
+        refusal = self.refusal(record, now)
+        if refusal is not None:
+            await self._finish(record, *refusal)
             return
-        started = self.event_store.append([
-            self._event(record, EventType.DEQUEUED, now),
-            self._event(record, EventType.EXECUTING, now,
-                        detail=f"attempt {record.retry_count + 1} of {record.max_retries + 1}"),
-        ])  # fmt: skip
+        if started is None:
+            started = self.event_store.append(self.start_events([record], now))
         started_task = asyncio.ensure_future(started)
         try:
             func, args, kwargs = self.serializer.load_call(record.payload)
@@ -99,10 +131,16 @@ class TaskRunner:
             return
         try:
             value = await self.executor.run(func, {**args, **kwargs})
+            if body_done is not None:
+                body_done()
         except asyncio.CancelledError:
             await asyncio.shield(started_task)
             raise
-        except Exception as exc:
+        # BaseException: a body calling sys.exit() (SystemExit) must fail the task, not escape
+        # into the event loop, where it would kill the loop thread that runs every sync call.
+        except BaseException as exc:
+            if body_done is not None:
+                body_done()
             await started_task
             await self._failed(record, error_from_exception(exc))
             return

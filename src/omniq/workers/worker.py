@@ -30,6 +30,9 @@ __all__ = ["Worker", "new_worker_id"]
 
 _log = logging.getLogger("omniq.worker")
 
+#: Bodies shorter than this on average make the worker claim ahead (prefetch).
+SHORT_TASK_SECONDS = 0.05
+
 
 def new_worker_id() -> str:
     """A unique, readable worker id: ``host:pid:random``."""
@@ -48,6 +51,8 @@ class Worker:
         grace_period: Default seconds :meth:`stop` waits for running tasks.
         maintenance_interval: Seconds between lease-recovery and result-purge passes
             (default: half the lease).
+        prefetch_multiplier: While bodies are short (< 50 ms on average), hold up to this
+            many times ``max_workers`` tasks; 1 disables prefetching.
     """
 
     def __init__(
@@ -59,6 +64,7 @@ class Worker:
         poll_interval: float = 0.05,
         grace_period: float = 30.0,
         maintenance_interval: float | None = None,
+        prefetch_multiplier: int = 4,
     ) -> None:
         self.runner = runner
         self.worker_id = runner.worker_id
@@ -66,8 +72,10 @@ class Worker:
         self.lease_duration = lease_duration
         self.poll_interval = poll_interval
         self.grace_period = grace_period
+        self.prefetch_multiplier = prefetch_multiplier
         self.maintenance_interval = maintenance_interval or lease_duration / 2
-        self._running: dict[str, asyncio.Task[None]] = {}
+        self._running: dict[str, asyncio.Task[None]] = {}  # held: executing or recording
+        self._busy: set[str] = set()  # running a body: these occupy the executor's slots
         self._wakeup = asyncio.Event()
         self._stopping = False
         self._loops: list[asyncio.Task[None]] = []
@@ -167,14 +175,30 @@ class Worker:
     async def _claim_loop(self) -> None:
         while not self._stopping:
             self._wakeup.clear()
-            free = self.runner.executor.max_workers - len(self._running)
+            free = self._claim_window() - len(self._busy)
             claimed = 0
             if free > 0:
                 claimed = await self._claim(free)
                 if claimed == free:
                     continue  # maybe more is due: claim again as soon as a slot frees
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation
+            # that coincides with the wake-up, and this loop would then never end.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), self.poll_interval)
+                async with asyncio.timeout(self.poll_interval):
+                    await self._wakeup.wait()
+
+    def _claim_window(self) -> int:
+        """How many tasks to hold waiting for or running a body.
+
+        Short bodies finish faster than a claim round trip, so the worker claims ahead
+        (``prefetch_multiplier`` times its slots). Long bodies get no prefetch: a task must not
+        wait behind them while another worker could run it.
+        """
+        executor = self.runner.executor
+        mean = executor.mean_duration
+        if mean is not None and mean < SHORT_TASK_SECONDS:
+            return executor.max_workers * self.prefetch_multiplier
+        return executor.max_workers
 
     async def _claim(self, limit: int) -> int:
         now = time.time()
@@ -186,15 +210,33 @@ class Worker:
             _log.exception("worker %s: claim failed, retrying", self.worker_id)
             await asyncio.sleep(self.poll_interval)
             return 0
+        if not records:
+            return 0
+        # One write for the start events of the whole batch; each task awaits it before
+        # writing its outcome, so a task's events stay in order.
+        events = self.runner.start_events(records, now)
+        started = asyncio.ensure_future(
+            self.event_store.append(events) if events else asyncio.sleep(0)
+        )
         for record in records:
-            task = asyncio.create_task(self.runner.run(record), name=f"omniq-task-{record.id}")
+            self._busy.add(record.id)
+            body_done = functools.partial(self._body_done, record.id)
+            task = asyncio.create_task(
+                self.runner.run(record, body_done, asyncio.shield(started)),
+                name=f"omniq-task-{record.id}",
+            )
             self._running[record.id] = task
             task.add_done_callback(functools.partial(self._done, record.id))
         return len(records)
 
+    def _body_done(self, task_id: str) -> None:
+        if task_id in self._busy:
+            self._busy.discard(task_id)
+            self._wakeup.set()
+
     def _done(self, task_id: str, task: asyncio.Task[None]) -> None:
         self._running.pop(task_id, None)
-        self._wakeup.set()
+        self._body_done(task_id)
         if not task.cancelled() and (exc := task.exception()) is not None:
             _log.error("worker %s: task %s could not be recorded: %r", self.worker_id, task_id, exc)
 

@@ -45,7 +45,10 @@ def test_name_of_lambda_in_main() -> None:
 
 
 def test_name_of_lambda_and_closure_here() -> None:
-    assert function_name(lambda: None) == f"{__name__}:test_name_of_lambda_and_closure_here.<locals>.<lambda>"
+    assert (
+        function_name(lambda: None)
+        == f"{__name__}:test_name_of_lambda_and_closure_here.<locals>.<lambda>"
+    )
     assert function_name(helpers.make_closure(1)) == f"{HELPERS}:make_closure.<locals>.shifted"
 
 

@@ -13,6 +13,7 @@ from omniq.backends.sqlite.connection import (
     SYNCHRONOUS_MODES,
     Synchronous,
     connect,
+    enable_wal,
     translate_error,
 )
 from omniq.backends.sqlite.event_store import SQLiteEventStorage
@@ -122,9 +123,10 @@ class SQLiteBackend:
         self.event_store = SQLiteEventStorage(writer, reader)
 
     def _open_writer(self) -> sqlite3.Connection:
-        conn = connect(self.db_path, self.synchronous, self.busy_timeout)
+        conn = connect(self.db_path, self.synchronous, self.busy_timeout, wal=False)
         try:
             ensure_schema(conn, self.db_path)
+            enable_wal(conn, self.db_path)
         except sqlite3.Error as exc:
             conn.close()
             raise translate_error(exc, self.db_path) from exc

@@ -8,19 +8,24 @@ from typing import Literal
 
 from omniq.exceptions import BackendError, ConfigurationError, StoreCorruptedError
 
-__all__ = ["SYNCHRONOUS_MODES", "Synchronous", "connect", "translate_error"]
+__all__ = ["SYNCHRONOUS_MODES", "Synchronous", "connect", "enable_wal", "translate_error"]
 
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
 SYNCHRONOUS_MODES: tuple[Synchronous, ...] = ("OFF", "NORMAL", "FULL", "EXTRA")
 
 
-def connect(path: Path, synchronous: Synchronous, busy_timeout: float) -> sqlite3.Connection:
-    """Open a connection in WAL mode, in autocommit (transactions are explicit).
+def connect(
+    path: Path, synchronous: Synchronous, busy_timeout: float, *, wal: bool = True
+) -> sqlite3.Connection:
+    """Open a connection in autocommit mode (transactions are explicit).
 
     Args:
         path: The database file.
         synchronous: The ``PRAGMA synchronous`` level.
         busy_timeout: Seconds a statement waits for another process's lock.
+        wal: Switch the database to WAL mode (persistent). The writer passes ``False`` and
+            calls :func:`enable_wal` once the file is known to be OmniQ's, so a foreign
+            database that is refused is left unchanged.
 
     Returns:
         The open connection, usable only from the thread that calls this.
@@ -41,15 +46,25 @@ def connect(path: Path, synchronous: Synchronous, busy_timeout: float) -> sqlite
         raise translate_error(exc, path) from exc
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise BackendError(f"could not switch {str(path)!r} to WAL mode (got {mode!r})")
+        if wal:
+            enable_wal(conn, path)
         conn.execute(f"PRAGMA synchronous = {synchronous}")
         conn.execute("PRAGMA foreign_keys = OFF")
     except sqlite3.Error as exc:
         conn.close()
         raise translate_error(exc, path) from exc
     return conn
+
+
+def enable_wal(conn: sqlite3.Connection, path: Path) -> None:
+    """Switch the database to WAL mode (readers never block the writer, and vice versa).
+
+    Raises:
+        BackendError: The file system does not support WAL (e.g. some network mounts).
+    """
+    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    if str(mode).lower() != "wal":
+        raise BackendError(f"could not switch {str(path)!r} to WAL mode (got {mode!r})")
 
 
 def translate_error(exc: sqlite3.Error, path: Path) -> BackendError:

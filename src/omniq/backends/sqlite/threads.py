@@ -6,11 +6,15 @@ one ``BEGIN IMMEDIATE`` transaction (each inside its own savepoint, so one faili
 does not undo the others) and commits once: concurrent enqueues, claims, result writes and
 events share one fsync. Each caller still learns only after the commit that its operation is
 durable, so batching weakens nothing a commit promises.
+
+Callers await from any event loop. The outcomes of one batch are handed back to each loop in
+a single thread-safe callback, not one per operation, which keeps the cost per task low.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import sqlite3
@@ -28,6 +32,10 @@ __all__ = ["ReaderThread", "WriterThread"]
 
 T = TypeVar("T")
 Operation = Callable[[sqlite3.Connection], Any]
+# (operation, loop of the awaiting caller, its future)
+_Item = tuple[Operation, asyncio.AbstractEventLoop, "asyncio.Future[Any]"]
+# (future, succeeded, value or exception)
+_Outcome = tuple["asyncio.Future[Any]", bool, Any]
 
 _log = logging.getLogger("omniq.backends.sqlite")
 _STOP = object()
@@ -47,17 +55,18 @@ class _ConnectionThread:
         self._thread.start()
         self._ready.result()  # re-raises a connection error in the caller
 
-    def submit(self, operation: Callable[[sqlite3.Connection], T]) -> Future[T]:
-        """Queue ``operation``; the future resolves once it ran (and, for writes, committed)."""
+    async def run(self, operation: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``operation`` in the thread and await its result (from any event loop).
+
+        Raises:
+            BackendError: The backend is closed, or SQLite failed (driver error chained).
+        """
         if self._closed:
             raise BackendError(f"the SQLite backend for {str(self._path)!r} is closed")
-        future: Future[T] = Future()
-        self._queue.put((operation, future))
-        return future
-
-    async def run(self, operation: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``operation`` in the thread and await its result from any event loop."""
-        return await asyncio.wrap_future(self.submit(operation))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._queue.put((operation, loop, future))
+        return await future
 
     def close(self) -> None:
         """Finish queued operations, close the connection and join the thread."""
@@ -82,24 +91,59 @@ class _ConnectionThread:
     def _loop(self, conn: sqlite3.Connection) -> None:
         raise NotImplementedError
 
+    def _take_batch(self, limit: int) -> tuple[list[_Item], bool]:
+        """Block for one item, then take what else is waiting; report a stop request."""
+        batch = [self._queue.get()]
+        while len(batch) < limit:
+            try:
+                batch.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        stopping = any(item is _STOP for item in batch)
+        return [item for item in batch if item is not _STOP], stopping
+
+    def _error(self, exc: BaseException) -> BaseException:
+        if isinstance(exc, sqlite3.Error):
+            error = translate_error(exc, self._path)
+            error.__cause__ = exc
+            return error
+        return exc
+
+    def _deliver(self, items: list[_Item], outcomes: list[tuple[bool, Any]]) -> None:
+        """Hand outcomes back: one thread-safe callback per event loop."""
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
+        for (_, loop, future), (ok, value) in zip(items, outcomes, strict=True):
+            by_loop.setdefault(loop, []).append((future, ok, value))
+        for loop, results in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # loop closed: nobody awaits any more
+                loop.call_soon_threadsafe(_resolve, results)
+
+
+def _resolve(results: list[_Outcome]) -> None:
+    for future, ok, value in results:
+        if future.cancelled():
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
+
 
 class ReaderThread(_ConnectionThread):
-    """Runs read operations one at a time, each in its own implicit read transaction."""
+    """Runs read operations, each in its own implicit read transaction."""
 
     def _loop(self, conn: sqlite3.Connection) -> None:
         while True:
-            item = self._queue.get()
-            if item is _STOP:
+            items, stopping = self._take_batch(64)
+            outcomes: list[tuple[bool, Any]] = []
+            for operation, _, _ in items:
+                try:
+                    outcomes.append((True, operation(conn)))
+                except BaseException as exc:
+                    outcomes.append((False, self._error(exc)))
+            self._deliver(items, outcomes)
+            if stopping:
                 return
-            operation, future = item
-            if not future.set_running_or_notify_cancel():
-                continue
-            try:
-                future.set_result(operation(conn))
-            except sqlite3.Error as exc:
-                future.set_exception(_wrap(translate_error(exc, self._path), exc))
-            except BaseException as exc:
-                future.set_exception(exc)
 
 
 class WriterThread(_ConnectionThread):
@@ -123,52 +167,34 @@ class WriterThread(_ConnectionThread):
         super().__init__(name, connect, path)
 
     def _loop(self, conn: sqlite3.Connection) -> None:
-        stopping = False
-        while not stopping:
-            batch = [self._queue.get()]
-            while len(batch) < self._max_batch:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            if _STOP in batch:
-                stopping = True
-                batch = [item for item in batch if item is not _STOP]
-            work = [(op, fut) for op, fut in batch if fut.set_running_or_notify_cancel()]
-            if work:
-                self._run_batch(conn, work)
+        while True:
+            items, stopping = self._take_batch(self._max_batch)
+            if items:
+                self._deliver(items, self._run_batch(conn, items))
+            if stopping:
+                return
 
-    def _run_batch(
-        self, conn: sqlite3.Connection, work: list[tuple[Operation, Future[Any]]]
-    ) -> None:
+    def _run_batch(self, conn: sqlite3.Connection, items: list[_Item]) -> list[tuple[bool, Any]]:
         outcomes: list[tuple[bool, Any]] = []
         try:
             self._begin(conn)
-            for operation, _ in work:
+            for operation, _, _ in items:
                 conn.execute("SAVEPOINT op")
                 try:
                     outcomes.append((True, operation(conn)))
                 except BaseException as exc:
                     conn.execute("ROLLBACK TO op")
-                    outcomes.append((False, exc))
+                    outcomes.append((False, self._error(exc)))
                 finally:
                     conn.execute("RELEASE op")
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            error = _wrap(translate_error(exc, self._path), exc)
-            _log.error("SQLite transaction failed, %d operations not applied: %s", len(work), error)
-            for _, future in work:
-                future.set_exception(error)
-            return
-        for (_, future), (ok, value) in zip(work, outcomes, strict=True):
-            if ok:
-                future.set_result(value)
-            elif isinstance(value, sqlite3.Error):
-                future.set_exception(_wrap(translate_error(value, self._path), value))
-            else:
-                future.set_exception(value)
+            error = self._error(exc)
+            _log.error("SQLite transaction failed, %d operations undone: %s", len(items), error)
+            return [(False, error)] * len(items)
+        return outcomes
 
     def _begin(self, conn: sqlite3.Connection) -> None:
         """``BEGIN IMMEDIATE``, retrying while other processes hold the write lock."""
@@ -185,8 +211,3 @@ class WriterThread(_ConnectionThread):
                     raise
                 time.sleep(delay)
                 delay = min(delay * 2, 0.05)
-
-
-def _wrap(error: BackendError, cause: BaseException) -> BackendError:
-    error.__cause__ = cause
-    return error

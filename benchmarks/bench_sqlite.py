@@ -1,0 +1,716 @@
+"""OmniQ SQLite backend vs SqliteHuey vs a raw sqlite3 loop, in one run on one machine.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_sqlite.py            # full run (~3-5 minutes)
+    .venv/bin/python benchmarks/bench_sqlite.py --quick    # smoke run (< 1 minute)
+    .venv/bin/python benchmarks/bench_sqlite.py --tasks 20000 --samples 1000 --json out.json
+
+See ``benchmarks/README.md`` for what every figure means.
+
+Layout: every OmniQ scenario whose worker runs in the client's process runs in a fresh
+``spawn``-ed child process, so its peak RSS is its own. Cross-process scenarios start
+``worker_process.py`` (OmniQ worker or Huey consumer) as a subprocess, which is always
+stopped, or killed, on the way out. Every database lives in its own fresh temporary directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import importlib.resources
+import json
+import math
+import multiprocessing
+import os
+import platform
+import queue
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+HERE = Path(__file__).resolve().parent
+SYNC_LEVELS = ("FULL", "NORMAL")
+#: Worker options used for every OmniQ worker (in-process and in the worker process).
+WORKER_OPTIONS: dict[str, Any] = {"max_workers": 4, "poll_interval": 0.02}
+#: ``get_result`` poll interval of the client when the worker is in another process.
+CROSS_PROCESS_POLL = 0.002
+CHILD_TIMEOUT = 600.0
+FINAL = "('completed', 'failed', 'expired', 'cancelled')"
+
+# Comparison keys: a figure is compared with the Huey / raw figure of the same key.
+ENQ_ONE, ENQ_BATCH, E2E, P50, P99, RSS = "enq1", "enqN", "e2e", "p50", "p99", "rss"
+HIGHER_IS_BETTER = {ENQ_ONE: True, ENQ_BATCH: True, E2E: True, P50: False, P99: False}
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """What one run measures."""
+
+    tasks: int
+    samples: int
+    huey_samples: int
+    raw_tasks: int
+    batch: int
+    tmp_dir: str | None
+    json_path: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Figure:
+    """One measured number: a row of the table."""
+
+    key: str
+    measurement: str
+    system: str
+    sync: str
+    value: float
+    unit: str
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (``q`` in 0-100)."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+@contextlib.contextmanager
+def fresh_db(config: Config, label: str) -> Iterator[str]:
+    """A database path in a new temporary directory, removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix=f"omniq-bench-{label}-", dir=config.tmp_dir) as d:
+        yield os.path.join(d, "bench.db")
+
+
+class PeakRss:
+    """Peak resident set size of a process, in MiB.
+
+    The kernel's high-water mark (``VmHWM`` in ``/proc/<pid>/status``, Linux) when readable,
+    else the largest of the psutil samples taken every 10 ms while the context is open.
+    """
+
+    def __init__(self, pid: int) -> None:
+        self._process = psutil.Process(pid)
+        self._peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, name="rss-sampler", daemon=True)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(psutil.Error):
+                self._peak = max(self._peak, self._process.memory_info().rss)
+            self._stop.wait(0.01)
+
+    def read(self) -> float:
+        """The peak so far (call while the process is still alive)."""
+        peak = self._peak
+        with contextlib.suppress(OSError, ValueError):
+            for line in Path(f"/proc/{self._process.pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak = max(peak, int(line.split()[1]) * 1024)
+        return peak / 2**20
+
+
+def wait_finished(db_path: str, target: int, timeout: float = 300.0) -> None:
+    """Poll (every 20 ms, own read connection) until ``target`` OmniQ tasks are final."""
+    conn = sqlite3.connect(db_path, timeout=30)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            done, failed = conn.execute(
+                f"SELECT count(*), count(*) FILTER (WHERE status != 'completed') "
+                f"FROM tasks WHERE status IN {FINAL}"
+            ).fetchone()
+            if failed:
+                raise RuntimeError(f"{failed} benchmark tasks did not complete")
+            if done >= target:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"only {done} of {target} tasks finished in {timeout}s")
+            time.sleep(0.02)
+    finally:
+        conn.close()
+
+
+def last_finished_at(db_path: str) -> float:
+    conn = sqlite3.connect(db_path, timeout=30)
+    try:
+        return float(conn.execute("SELECT max(finished_at) FROM tasks").fetchone()[0])
+    finally:
+        conn.close()
+
+
+# -- child processes ------------------------------------------------------------------------
+
+
+def _child_main(conn: Any, func: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    try:
+        conn.send((True, func(*args)))
+    except BaseException:
+        conn.send((False, traceback.format_exc()))
+    finally:
+        conn.close()
+
+
+def in_child(func: Callable[..., Any], *args: Any) -> Any:
+    """Run ``func(*args)`` in a fresh ``spawn``-ed process; return its result."""
+    ctx = multiprocessing.get_context("spawn")
+    receiver, sender = ctx.Pipe(duplex=False)
+    process = ctx.Process(target=_child_main, args=(sender, func, args), daemon=True)
+    process.start()
+    sender.close()
+    try:
+        if not receiver.poll(CHILD_TIMEOUT):
+            raise TimeoutError(f"{func.__name__} did not finish in {CHILD_TIMEOUT}s")
+        try:
+            ok, value = receiver.recv()
+        except EOFError:
+            raise RuntimeError(f"{func.__name__}: child died (exit {process.exitcode})") from None
+        if not ok:
+            raise RuntimeError(f"{func.__name__} failed in the child process:\n{value}")
+        return value
+    finally:
+        process.join(10)
+        if process.is_alive():
+            process.kill()
+            process.join()
+
+
+@contextlib.contextmanager
+def worker_subprocess(*args: str) -> Iterator[subprocess.Popen[str]]:
+    """Start ``worker_process.py *args``, wait for ``ready``; always stop or kill it."""
+    command = [sys.executable, str(HERE / "worker_process.py"), *args]
+    proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        lines: queue.SimpleQueue[str] = queue.SimpleQueue()
+        assert proc.stdout is not None
+        stdout = proc.stdout
+        threading.Thread(target=lambda: lines.put(stdout.readline()), daemon=True).start()
+        try:
+            line = lines.get(timeout=60)
+        except queue.Empty:
+            raise TimeoutError(f"{command} did not get ready in 60s") from None
+        if line.strip() != "ready":
+            raise RuntimeError(f"{command} failed to start (exit {proc.wait(5)})")
+        yield proc
+    finally:
+        with contextlib.suppress(OSError):
+            if proc.stdin is not None:
+                proc.stdin.close()  # OmniQ worker: graceful stop
+        if proc.poll() is None:
+            proc.terminate()  # Huey consumer: stop; OmniQ worker: graceful stop too
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+# -- OmniQ scenarios ------------------------------------------------------------------------
+
+
+def open_omniq(db_path: str, sync: str) -> Any:
+    from omniq import OmniQ
+
+    return OmniQ(project_name="bench", backend_type="sqlite", db_path=db_path, synchronous=sync)
+
+
+def omniq_e2e(oq: Any, db_path: str, func: Callable[..., Any], n: int, batch: int | None) -> float:
+    """Tasks/s from the first enqueue to the last ``finished_at`` (result already stored).
+
+    The worker is already running. ``batch=None`` enqueues one by one with ``enqueue``,
+    otherwise with ``enqueue_many`` in batches of ``batch``.
+    """
+    already = oq_count_finished(db_path)
+    args = [{"i": i} for i in range(n)]
+    started = time.time()
+    if batch is None:
+        for one in args:
+            oq.enqueue(func, func_args=one)
+    else:
+        for chunk in chunks(args, batch):
+            oq.enqueue_many(func, chunk)
+    wait_finished(db_path, already + n)
+    return n / (last_finished_at(db_path) - started)
+
+
+def oq_count_finished(db_path: str) -> int:
+    conn = sqlite3.connect(db_path, timeout=30)
+    try:
+        return int(
+            conn.execute(f"SELECT count(*) FROM tasks WHERE status IN {FINAL}").fetchone()[0]
+        )
+    finally:
+        conn.close()
+
+
+def omniq_latencies(
+    oq: Any, func: Callable[..., Any], samples: int, poll_interval: float
+) -> list[float]:
+    """Milliseconds from ``enqueue`` to ``get_result`` returning, one task at a time."""
+    out = []
+    for i in range(samples):
+        started = time.perf_counter()
+        task_id = oq.enqueue(func, func_args={"i": i})
+        oq.get_result(task_id, timeout=30, poll_interval=poll_interval)
+        out.append((time.perf_counter() - started) * 1000)
+    return out
+
+
+def scenario_enqueue(db_path: str, sync: str, n: int, batch: int) -> dict[str, float]:
+    """Enqueue rates with no worker running (runs in a child process)."""
+    from bench_tasks import noop
+
+    with open_omniq(db_path, sync) as oq:
+        oq.enqueue(noop, func_args={"i": -1})  # warm-up: schema, loop thread, caches
+        started = time.perf_counter()
+        for i in range(n):
+            oq.enqueue(noop, func_args={"i": i})
+        one = n / (time.perf_counter() - started)
+        args = [{"i": i} for i in range(n)]
+        started = time.perf_counter()
+        for chunk in chunks(args, batch):
+            oq.enqueue_many(noop, chunk)
+        many = n / (time.perf_counter() - started)
+    return {"one": one, "many": many}
+
+
+def scenario_in_process(
+    db_path: str, sync: str, worker_type: str, n: int, batch: int, samples: int, one_by_one: bool
+) -> dict[str, Any]:
+    """Worker and client in this (child) process: throughput, latency and peak RSS."""
+    from bench_tasks import anoop, noop
+
+    func = anoop if worker_type == "async" else noop
+    out: dict[str, Any] = {}
+    with PeakRss(os.getpid()) as rss, open_omniq(db_path, sync) as oq:
+        oq.start_worker(worker_type=worker_type, **WORKER_OPTIONS)
+        oq.get_result(oq.enqueue(func, func_args={"i": -1}), timeout=30)  # warm-up
+        out["e2e"] = omniq_e2e(oq, db_path, func, n, batch)
+        if one_by_one:
+            out["e2e_one"] = omniq_e2e(oq, db_path, func, n, None)
+        # In-process results wake get_result at once: its poll interval (default) is unused.
+        out["lat"] = omniq_latencies(oq, func, samples, poll_interval=0.1)
+        oq.stop_worker()
+        out["rss"] = rss.read()
+    return out
+
+
+def scenario_cross_process(config: Config, sync: str) -> dict[str, Any]:
+    """Worker in ``worker_process.py``; client (enqueue, get_result) in this process."""
+    from bench_tasks import noop
+
+    out: dict[str, Any] = {}
+    with fresh_db(config, f"omniq-xproc-{sync}") as db_path:
+        with open_omniq(db_path, sync):
+            pass  # create the schema before the worker starts
+        options = [f"--{key.replace('_', '-')}={value}" for key, value in WORKER_OPTIONS.items()]
+        with (
+            worker_subprocess("omniq", db_path, f"--synchronous={sync}", *options) as proc,
+            PeakRss(proc.pid) as rss,
+            open_omniq(db_path, sync) as oq,
+        ):
+            oq.get_result(oq.enqueue(noop, func_args={"i": -1}), timeout=30, poll_interval=0.002)
+            out["e2e"] = omniq_e2e(oq, db_path, noop, config.tasks, config.batch)
+            out["lat"] = omniq_latencies(oq, noop, config.samples, CROSS_PROCESS_POLL)
+            out["rss"] = rss.read()
+    return out
+
+
+# -- Huey -----------------------------------------------------------------------------------
+
+
+def huey_journal_mode(db_path: str) -> tuple[str, int]:
+    conn = sqlite3.connect(db_path)
+    try:
+        mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+        return str(mode), int(conn.execute("PRAGMA synchronous").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def scenario_huey(config: Config) -> dict[str, Any]:
+    """SqliteHuey, default settings, consumer in its own process (Huey's only mode)."""
+    from bench_tasks import huey_app
+
+    out: dict[str, Any] = {}
+    n = config.tasks
+    with fresh_db(config, "huey-enqueue") as db_path:
+        _, task = huey_app(db_path)
+        task(-1)
+        started = time.perf_counter()
+        for i in range(n):
+            task(i)
+        out["enq1"] = n / (time.perf_counter() - started)
+        out["journal_mode"] = huey_journal_mode(db_path)
+
+    with fresh_db(config, "huey") as db_path:
+        _, task = huey_app(db_path)
+        with worker_subprocess("huey", db_path) as proc, PeakRss(proc.pid) as rss:
+            task(-1).get(blocking=True, timeout=30)  # warm-up
+            # End to end: one-by-one enqueues (Huey has no batch enqueue) while the consumer
+            # runs; done when all N results are in Huey's kv table (polled every 5 ms).
+            conn = sqlite3.connect(db_path, timeout=30)
+            try:
+                started = time.time()
+                for i in range(n):
+                    task(i)
+                deadline = time.monotonic() + 600
+                while conn.execute("SELECT count(*) FROM kv").fetchone()[0] < n:
+                    if time.monotonic() > deadline:
+                        raise TimeoutError("Huey did not finish the end-to-end run")
+                    time.sleep(0.005)
+                out["e2e"] = n / (time.time() - started)
+            finally:
+                conn.close()
+            lat = []
+            for i in range(config.huey_samples):
+                t0 = time.perf_counter()
+                task(i).get(blocking=True, timeout=30)  # Huey's default backoff polling
+                lat.append((time.perf_counter() - t0) * 1000)
+            out["lat"] = lat
+            out["rss"] = rss.read()
+    return out
+
+
+# -- raw sqlite3 ceiling --------------------------------------------------------------------
+
+_RAW_INSERT = (
+    "INSERT INTO tasks (id, func_name, payload, queue_name, priority, status, created_at, "
+    "run_at, tags, max_retries, retry_count, attempts, retry_delay, retry_backoff, "
+    "store_result) VALUES (?, 'bench_tasks:noop', ?, 'default', 0, 'enqueued', ?, ?, '[]', "
+    "3, 0, 0, 0, 1, 1)"
+)
+_RAW_CLAIM = """
+UPDATE tasks SET status = 'executing', attempts = attempts + 1, started_at = :now,
+       worker_id = 'raw', lease_expires_at = :lease
+ WHERE seq IN (SELECT seq FROM tasks
+                WHERE queue_name = 'default' AND status IN ('enqueued', 'retrying')
+                  AND run_at <= :now
+                ORDER BY priority DESC, run_at, seq LIMIT 1)
+RETURNING id, payload
+"""
+_RAW_RESULT = "INSERT OR REPLACE INTO results (task_id, payload, created_at) VALUES (?, ?, ?)"
+_RAW_DONE = (
+    "UPDATE tasks SET status = 'completed', finished_at = ?, lease_expires_at = NULL "
+    "WHERE id = ? AND status = 'executing' AND worker_id = 'raw'"
+)
+
+
+def raw_connect(db_path: str, sync: str) -> sqlite3.Connection:
+    """A connection with OmniQ's pragmas (see omniq/backends/sqlite/connection.py)."""
+    conn = sqlite3.connect(db_path, isolation_level=None, timeout=5.0)
+    conn.execute("PRAGMA busy_timeout = 5000")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute(f"PRAGMA synchronous = {sync}")
+    conn.execute("PRAGMA foreign_keys = OFF")
+    return conn
+
+
+def scenario_raw(config: Config, sync: str) -> dict[str, Any]:
+    """The floor of the work a queue must do, without any queue code around it.
+
+    OmniQ's schema (same indexes) and pragmas; per task: insert, claim (UPDATE ... RETURNING),
+    result write, completion update, each its own BEGIN IMMEDIATE ... COMMIT.
+    """
+    schema = importlib.resources.files("omniq.backends.sqlite").joinpath("schema.sql")
+    payload = os.urandom(96)
+    n = config.raw_tasks
+    with fresh_db(config, f"raw-{sync}") as db_path:
+        conn = raw_connect(db_path, sync)
+        conn.executescript(schema.read_text("utf-8"))
+
+        def transaction(sql: str, params: Any) -> list[Any]:
+            conn.execute("BEGIN IMMEDIATE")
+            rows = conn.execute(sql, params).fetchall()
+            conn.execute("COMMIT")
+            return rows
+
+        cycles, inserts = [], []
+        started = time.perf_counter()
+        for _ in range(n):
+            t0 = time.perf_counter()
+            now = time.time()
+            transaction(_RAW_INSERT, (uuid.uuid4().hex, payload, now, now))
+            t1 = time.perf_counter()
+            now = time.time()
+            ((task_id, _),) = transaction(_RAW_CLAIM, {"now": now, "lease": now + 30})
+            transaction(_RAW_RESULT, (task_id, b"\x00", time.time()))
+            transaction(_RAW_DONE, (time.time(), task_id))
+            t2 = time.perf_counter()
+            inserts.append(t1 - t0)
+            cycles.append((t2 - t0) * 1000)
+        elapsed = time.perf_counter() - started
+
+        rows = [(uuid.uuid4().hex, payload, time.time(), time.time()) for _ in range(n)]
+        started = time.perf_counter()
+        for chunk in chunks(rows, config.batch):
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(_RAW_INSERT, chunk)
+            conn.execute("COMMIT")
+        many = n / (time.perf_counter() - started)
+        conn.close()
+    return {"e2e": n / elapsed, "enq1": n / sum(inserts), "enqN": many, "lat": cycles}
+
+
+# -- the run --------------------------------------------------------------------------------
+
+
+def run(config: Config, log: Callable[[str], None]) -> tuple[list[Figure], dict[str, Any]]:
+    figures: list[Figure] = []
+    notes: dict[str, Any] = {}
+    n, batch = config.tasks, config.batch
+
+    def add(key: str, what: str, system: str, sync: str, value: float, unit: str) -> None:
+        figures.append(Figure(key, what, system, sync, value, unit))
+
+    def add_latency(system: str, sync: str, values: list[float]) -> None:
+        add(P50, "latency p50, sequential", system, sync, percentile(values, 50), "ms")
+        add(P99, "latency p99, sequential", system, sync, percentile(values, 99), "ms")
+
+    e2e_what = f"end to end, N={n} no-op tasks"
+    for sync in SYNC_LEVELS:
+        log(f"[{sync}] raw sqlite3 loop ({config.raw_tasks} tasks)")
+        raw = scenario_raw(config, sync)
+        add(
+            ENQ_ONE, "enqueue, one by one", "raw sqlite3 (insert txn)", sync, raw["enq1"], "tasks/s"
+        )
+        add(ENQ_BATCH, f"enqueue, batched ({batch})", "raw sqlite3 executemany", sync,
+            raw["enqN"], "tasks/s")  # fmt: skip
+        add(E2E, e2e_what, "raw sqlite3 (4 txns/task)", sync, raw["e2e"], "tasks/s")
+        add_latency("raw sqlite3 (4 txns/task)", sync, raw["lat"])
+
+        log(f"[{sync}] OmniQ enqueue rates ({n} tasks, no worker)")
+        with fresh_db(config, f"enqueue-{sync}") as db_path:
+            rates = in_child(scenario_enqueue, db_path, sync, n, batch)
+        add(ENQ_ONE, "enqueue, one by one", "OmniQ enqueue()", sync, rates["one"], "tasks/s")
+        add(ENQ_BATCH, f"enqueue, batched ({batch})", "OmniQ enqueue_many()", sync,
+            rates["many"], "tasks/s")  # fmt: skip
+
+        for worker_type in ("thread_pool", "async"):
+            log(f"[{sync}] OmniQ {worker_type} worker in-process")
+            with fresh_db(config, f"{worker_type}-{sync}") as db_path:
+                res = in_child(
+                    scenario_in_process, db_path, sync, worker_type, n, batch,
+                    config.samples, worker_type == "thread_pool",
+                )  # fmt: skip
+            system = f"OmniQ {worker_type}, same proc"
+            add(E2E, e2e_what, f"{system}, enqueue_many", sync, res["e2e"], "tasks/s")
+            if "e2e_one" in res:
+                add(E2E, e2e_what, f"{system}, enqueue()", sync, res["e2e_one"], "tasks/s")
+            add_latency(system, sync, res["lat"])
+            add(RSS, "peak RSS, worker + client process", system, sync, res["rss"], "MiB")
+
+        log(f"[{sync}] OmniQ thread_pool worker in another process")
+        res = scenario_cross_process(config, sync)
+        system = "OmniQ thread_pool, other proc"
+        add(E2E, e2e_what, f"{system}, enqueue_many", sync, res["e2e"], "tasks/s")
+        poll = f"client poll {CROSS_PROCESS_POLL * 1000:g} ms"
+        add_latency(f"{system}, {poll}", sync, res["lat"])
+        add(RSS, "peak RSS, worker process", system, sync, res["rss"], "MiB")
+
+    log(f"[FULL] SqliteHuey (consumer in another process, {config.huey_samples} latency samples)")
+    huey = scenario_huey(config)
+    notes["huey_pragmas"] = huey["journal_mode"]
+    add(ENQ_ONE, "enqueue, one by one", "SqliteHuey", "FULL", huey["enq1"], "tasks/s")
+    add(E2E, e2e_what, "SqliteHuey, enqueue one by one", "FULL", huey["e2e"], "tasks/s")
+    add_latency("SqliteHuey, .get(blocking=True)", "FULL", huey["lat"])
+    add(RSS, "peak RSS, consumer process", "SqliteHuey", "FULL", huey["rss"], "MiB")
+    return figures, notes
+
+
+# -- report ---------------------------------------------------------------------------------
+
+_GROUPS = [ENQ_ONE, ENQ_BATCH, E2E, P50, P99, RSS]
+
+
+def baseline(figures: list[Figure], key: str, sync: str, system: str) -> Figure | None:
+    for figure in figures:
+        if figure.key == key and figure.sync == sync and figure.system.startswith(system):
+            return figure
+    return None
+
+
+def ratio(figure: Figure, base: Figure | None) -> str:
+    if base is None or base is figure or base.value == 0:
+        return "-"
+    return f"{figure.value / base.value:.2f}x"
+
+
+def fmt(value: float, unit: str) -> str:
+    if unit == "tasks/s":
+        return f"{value:,.0f}"
+    return f"{value:,.1f}" if value >= 10 else f"{value:,.2f}"
+
+
+def report(figures: list[Figure], notes: dict[str, Any], config: Config) -> str:
+    lines = []
+    header = (
+        f"{'measurement':<34} {'system':<46} {'sync':<6} {'figure':>10} {'unit':<7} "
+        f"{'vs SqliteHuey':>13} {'vs raw sqlite3':>14}"
+    )
+    lines.append(header)
+    lines.append("-" * len(header))
+    for key in _GROUPS:
+        for sync in SYNC_LEVELS:
+            for figure in [f for f in figures if f.key == key and f.sync == sync]:
+                # Huey runs at its default (FULL) only: no NORMAL comparison.
+                huey = baseline(figures, key, sync, "SqliteHuey") if sync == "FULL" else None
+                raw = baseline(figures, key, sync, "raw sqlite3")
+                lines.append(
+                    f"{figure.measurement:<34} {figure.system:<46} {sync:<6} "
+                    f"{fmt(figure.value, figure.unit):>10} {figure.unit:<7} "
+                    f"{ratio(figure, huey):>13} {ratio(figure, raw):>14}"
+                )
+        lines.append("")
+    lines.append(
+        "Ratios are figure / baseline: above 1 is better for tasks/s, below 1 is better for "
+        "ms and MiB."
+    )
+    lines.append("")
+    lines.extend(check_targets(figures))
+    return "\n".join(lines)
+
+
+def check_targets(figures: list[Figure]) -> list[str]:
+    lines = ["Targets:"]
+
+    def verdict(ok: bool) -> str:
+        return "PASS" if ok else "FAIL"
+
+    huey = baseline(figures, E2E, "FULL", "SqliteHuey")
+    for figure in figures:
+        if figure.key == E2E and figure.sync == "FULL" and figure.system.startswith("OmniQ"):
+            assert huey is not None
+            r = figure.value / huey.value
+            lines.append(
+                f"  [{verdict(r >= 2)}] FULL end-to-end >= 2x SqliteHuey: {figure.system}: "
+                f"{figure.value:,.0f} vs {huey.value:,.0f} tasks/s = {r:.2f}x"
+            )
+    for figure in figures:
+        if figure.key == P50 and figure.system.startswith("OmniQ"):
+            limit = 25.0 if "other proc" in figure.system else 5.0
+            tag = "" if figure.sync == "FULL" else " (informative: the target is at FULL)"
+            lines.append(
+                f"  [{verdict(figure.value <= limit)}] {figure.sync} p50 <= {limit:g} ms: "
+                f"{figure.system}: {figure.value:.2f} ms{tag}"
+            )
+    return lines
+
+
+def machine(config: Config, notes: dict[str, Any]) -> str:
+    import huey
+
+    import omniq
+
+    model = platform.processor() or "?"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    tmp = Path(config.tmp_dir or tempfile.gettempdir()).resolve()
+    fs = "?"
+    best = ""
+    for part in psutil.disk_partitions(all=True):
+        if str(tmp).startswith(part.mountpoint) and len(part.mountpoint) > len(best):
+            best, fs = part.mountpoint, f"{part.fstype} ({part.device} on {part.mountpoint})"
+    lines = [
+        f"machine: {platform.system()} {platform.release()} {platform.machine()}, "
+        f"{os.cpu_count()} CPUs ({model})",
+        f"temp dir: {tmp}, filesystem {fs}",
+        f"versions: Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, "
+        f"omniq {omniq.__version__}, huey {huey.__version__}, psutil {psutil.__version__}",
+        f"run: N={config.tasks} tasks end to end, {config.samples} latency samples "
+        f"({config.huey_samples} for Huey), raw loop {config.raw_tasks} tasks, batches of "
+        f"{config.batch}; OmniQ workers: {WORKER_OPTIONS}",
+    ]
+    if "huey_pragmas" in notes:
+        mode, sync = notes["huey_pragmas"]
+        lines.append(
+            f"SqliteHuey storage: journal_mode={mode}, synchronous={sync} "
+            "(2 = FULL, SQLite's default: Huey does not set it), cache_size 8 MB, "
+            "'begin exclusive' write transactions, one commit per enqueue/dequeue/result"
+        )
+    return "\n".join(lines)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> Config:
+    parser = argparse.ArgumentParser(description="OmniQ SQLite benchmark (see README.md)")
+    parser.add_argument("--tasks", type=int, help="end-to-end/enqueue task count (10000)")
+    parser.add_argument("--samples", type=int, help="sequential latency samples (500)")
+    parser.add_argument("--huey-samples", type=int, help="latency samples for Huey (--samples)")
+    parser.add_argument("--raw-tasks", type=int, help="raw sqlite3 loop tasks (min(N, 5000))")
+    parser.add_argument("--batch", type=int, default=500, help="enqueue_many batch size")
+    parser.add_argument("--quick", action="store_true", help="1000 tasks, 100 samples")
+    parser.add_argument("--tmp-dir", help="where the temporary databases go (system temp)")
+    parser.add_argument("--json", help="also write the figures to this JSON file")
+    args = parser.parse_args(argv)
+    tasks = args.tasks or (1000 if args.quick else 10_000)
+    samples = args.samples or (100 if args.quick else 500)
+    config = Config(
+        tasks=tasks,
+        samples=samples,
+        huey_samples=args.huey_samples or samples,
+        raw_tasks=args.raw_tasks or min(tasks, 5000),
+        batch=args.batch,
+        tmp_dir=args.tmp_dir,
+        json_path=args.json,
+    )
+    if min(config.tasks, config.samples, config.huey_samples, config.raw_tasks, config.batch) < 1:
+        parser.error("counts must be >= 1")
+    return config
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    config = parse_args(argv)
+    # A SIGTERM unwinds like Ctrl-C, so the `finally` blocks stop the worker processes.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    started = time.perf_counter()
+
+    def log(message: str) -> None:
+        print(f"{time.perf_counter() - started:7.1f}s  {message}", file=sys.stderr, flush=True)
+
+    figures, notes = run(config, log)
+    print()
+    print(machine(config, notes))
+    print()
+    print(report(figures, notes, config))
+    print(f"\ntotal run time: {time.perf_counter() - started:.0f}s")
+    if config.json_path:
+        Path(config.json_path).write_text(
+            json.dumps({"config": dataclasses.asdict(config),
+                        "figures": [dataclasses.asdict(f) for f in figures]}, indent=2)
+        )  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+"""Every public ``x_async`` method of OmniQ has a sync twin ``x`` with the same parameters."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+from omniq import OmniQ
+
+#: Public sync methods that have no async twin on purpose.
+SYNC_ONLY: set[str] = set()
+
+
+def _public_methods() -> dict[str, object]:
+    return {
+        name: member
+        for name, member in inspect.getmembers(OmniQ, inspect.isfunction)
+        if not name.startswith("_")
+    }
+
+
+ASYNC_NAMES = sorted(name for name in _public_methods() if name.endswith("_async"))
+SYNC_NAMES = sorted(name for name in _public_methods() if not name.endswith("_async"))
+
+
+def test_there_are_async_methods() -> None:
+    expected = {
+        "open_async", "close_async", "enqueue_async", "enqueue_many_async",
+        "get_result_async", "get_task_async", "get_events_async",
+        "start_worker_async", "stop_worker_async",
+    }  # fmt: skip
+    assert expected <= set(ASYNC_NAMES)
+
+
+@pytest.mark.parametrize("async_name", ASYNC_NAMES)
+def test_async_method_has_a_sync_twin(async_name: str) -> None:
+    sync_name = async_name.removesuffix("_async")
+    async_method = getattr(OmniQ, async_name)
+    sync_method = getattr(OmniQ, sync_name, None)
+    assert sync_method is not None, f"OmniQ.{async_name} has no sync twin OmniQ.{sync_name}"
+    assert inspect.iscoroutinefunction(async_method)
+    assert not inspect.iscoroutinefunction(sync_method)
+    async_sig = inspect.signature(async_method)
+    sync_sig = inspect.signature(sync_method)
+    assert [(p.name, p.kind, p.default, p.annotation) for p in sync_sig.parameters.values()] == [
+        (p.name, p.kind, p.default, p.annotation) for p in async_sig.parameters.values()
+    ]
+    assert sync_sig.return_annotation == async_sig.return_annotation
+
+
+@pytest.mark.parametrize("sync_name", SYNC_NAMES)
+def test_sync_method_has_an_async_twin(sync_name: str) -> None:
+    if sync_name in SYNC_ONLY:
+        pytest.skip("sync-only by design")
+    assert hasattr(OmniQ, f"{sync_name}_async"), f"OmniQ.{sync_name} has no async twin"
+
+
+def test_context_managers_come_in_pairs() -> None:
+    for sync_name, async_name in (("__enter__", "__aenter__"), ("__exit__", "__aexit__")):
+        assert callable(getattr(OmniQ, sync_name))
+        assert inspect.iscoroutinefunction(getattr(OmniQ, async_name))
+    exit_params = list(inspect.signature(OmniQ.__exit__).parameters)
+    assert exit_params == list(inspect.signature(OmniQ.__aexit__).parameters)
+
+
+def test_docstrings_name_their_twin() -> None:
+    for async_name in ASYNC_NAMES:
+        sync_doc = inspect.getdoc(getattr(OmniQ, async_name.removesuffix("_async"))) or ""
+        assert async_name in sync_doc, f"{async_name.removesuffix('_async')} doc"
+
+
+_NO = inspect.Parameter.empty
+
+#: The public signatures of spec section 5.7 (name, default), in order, without ``self``.
+SPEC_SIGNATURES: dict[str, list[tuple[str, object]]] = {
+    "__init__": [
+        ("project_name", _NO), ("backend_type", None), ("backend", None), ("task_queue", None),
+        ("result_store", None), ("event_store", None), ("queues", None),
+        ("worker_type", None), ("worker_config", None),
+    ],
+    "enqueue": [
+        ("func", _NO), ("func_args", None), ("func_kwargs", None), ("queue_name", "default"),
+        ("name", None), ("description", None), ("tags", None), ("priority", 0),
+        ("run_at", None), ("run_in", None), ("ttl", None), ("result_ttl", None),
+        ("depends_on", None), ("callback", None), ("callback_args", None),
+        ("max_retries", 3), ("retry_delay", None), ("store_result", True),
+    ],
+    "get_result": [("task_id", _NO), ("timeout", None), ("poll_interval", 0.1)],
+    "get_task": [("task_id", _NO)],
+    "start_worker": [("worker_type", None), ("worker_config", None)],
+    "stop_worker": [],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("method", sorted(SPEC_SIGNATURES))
+def test_signatures_match_the_spec(method: str) -> None:
+    params = list(inspect.signature(getattr(OmniQ, method)).parameters.values())[1:]
+    spec = SPEC_SIGNATURES[method]
+    assert [(p.name, p.default) for p in params[: len(spec)]] == spec
+    # anything beyond the spec is optional, so calls written against the spec keep working
+    for extra in params[len(spec) :]:
+        assert extra.kind in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL) or (
+            extra.default is not _NO
+        ), extra
+    if method in ("__init__", "enqueue"):
+        assert params[-1].kind is inspect.Parameter.VAR_KEYWORD
