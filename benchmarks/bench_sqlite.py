@@ -48,7 +48,6 @@ WORKER_OPTIONS: dict[str, Any] = {"max_workers": 4, "poll_interval": 0.02}
 #: ``get_result`` poll interval of the client when the worker is in another process.
 CROSS_PROCESS_POLL = 0.002
 CHILD_TIMEOUT = 600.0
-FINAL = "('completed', 'failed', 'expired', 'cancelled')"
 
 # Comparison keys: a figure is compared with the Huey / raw figure of the same key.
 ENQ_ONE, ENQ_BATCH, E2E, P50, P99, RSS = "enq1", "enqN", "e2e", "p50", "p99", "rss"
@@ -139,31 +138,55 @@ class PeakRss:
         return peak / 2**20
 
 
-def wait_finished(db_path: str, target: int, timeout: float = 300.0) -> None:
-    """Poll (every 20 ms, own read connection) until ``target`` OmniQ tasks are final."""
+# Unfinished OmniQ tasks, counted through the partial indexes of the schema (tasks_claimable,
+# tasks_leases): cheap however many finished tasks the table holds, so polling it every 50 ms
+# takes next to no CPU from the system being measured.
+_PENDING = (
+    "SELECT (SELECT count(*) FROM tasks WHERE status IN ('enqueued', 'retrying'))"
+    " + (SELECT count(*) FROM tasks WHERE status = 'executing')"
+)
+
+
+def poll_until(check: Callable[[], bool], interval: float, what: str, timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} did not happen within {timeout}s")
+        time.sleep(interval)
+
+
+def wait_omniq_done(db_path: str, expected: int) -> float:
+    """Wait until no OmniQ task is pending; check all ``expected`` completed.
+
+    Returns:
+        The latest ``finished_at`` (wall clock), stamped after the result was stored.
+    """
     conn = sqlite3.connect(db_path, timeout=30)
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            done, failed = conn.execute(
-                f"SELECT count(*), count(*) FILTER (WHERE status != 'completed') "
-                f"FROM tasks WHERE status IN {FINAL}"
-            ).fetchone()
-            if failed:
-                raise RuntimeError(f"{failed} benchmark tasks did not complete")
-            if done >= target:
-                return
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"only {done} of {target} tasks finished in {timeout}s")
-            time.sleep(0.02)
+        poll_until(lambda: conn.execute(_PENDING).fetchone()[0] == 0, 0.05, "OmniQ drain")
+        completed, last = conn.execute(
+            "SELECT count(*), max(finished_at) FROM tasks WHERE status = 'completed'"
+        ).fetchone()
     finally:
         conn.close()
+    if completed != expected:
+        raise RuntimeError(f"{completed} of {expected} benchmark tasks completed")
+    return float(last)
 
 
-def last_finished_at(db_path: str) -> float:
+def wait_huey_done(db_path: str, expected: int) -> float:
+    """Wait until Huey's queue is empty and ``expected`` results are stored.
+
+    Returns:
+        ``time.time()`` when all results were seen (polled every 2 ms at the end).
+    """
     conn = sqlite3.connect(db_path, timeout=30)
     try:
-        return float(conn.execute("SELECT max(finished_at) FROM tasks").fetchone()[0])
+        poll_until(lambda: conn.execute("SELECT count(*) FROM task").fetchone()[0] == 0, 0.05,
+                   "Huey drain")  # fmt: skip
+        poll_until(lambda: conn.execute("SELECT count(*) FROM kv").fetchone()[0] >= expected,
+                   0.002, "Huey results")  # fmt: skip
+        return time.time()
     finally:
         conn.close()
 
@@ -249,7 +272,11 @@ def omniq_e2e(oq: Any, db_path: str, func: Callable[..., Any], n: int, batch: in
     The worker is already running. ``batch=None`` enqueues one by one with ``enqueue``,
     otherwise with ``enqueue_many`` in batches of ``batch``.
     """
-    already = oq_count_finished(db_path)
+    conn = sqlite3.connect(db_path, timeout=30)
+    try:
+        already = conn.execute("SELECT count(*) FROM tasks WHERE status = 'completed'").fetchone()
+    finally:
+        conn.close()
     args = [{"i": i} for i in range(n)]
     started = time.time()
     if batch is None:
@@ -258,18 +285,7 @@ def omniq_e2e(oq: Any, db_path: str, func: Callable[..., Any], n: int, batch: in
     else:
         for chunk in chunks(args, batch):
             oq.enqueue_many(func, chunk)
-    wait_finished(db_path, already + n)
-    return n / (last_finished_at(db_path) - started)
-
-
-def oq_count_finished(db_path: str) -> int:
-    conn = sqlite3.connect(db_path, timeout=30)
-    try:
-        return int(
-            conn.execute(f"SELECT count(*) FROM tasks WHERE status IN {FINAL}").fetchone()[0]
-        )
-    finally:
-        conn.close()
+    return n / (wait_omniq_done(db_path, already[0] + n) - started)
 
 
 def omniq_latencies(
@@ -377,20 +393,11 @@ def scenario_huey(config: Config) -> dict[str, Any]:
         with worker_subprocess("huey", db_path) as proc, PeakRss(proc.pid) as rss:
             task(-1).get(blocking=True, timeout=30)  # warm-up
             # End to end: one-by-one enqueues (Huey has no batch enqueue) while the consumer
-            # runs; done when all N results are in Huey's kv table (polled every 5 ms).
-            conn = sqlite3.connect(db_path, timeout=30)
-            try:
-                started = time.time()
-                for i in range(n):
-                    task(i)
-                deadline = time.monotonic() + 600
-                while conn.execute("SELECT count(*) FROM kv").fetchone()[0] < n:
-                    if time.monotonic() > deadline:
-                        raise TimeoutError("Huey did not finish the end-to-end run")
-                    time.sleep(0.005)
-                out["e2e"] = n / (time.time() - started)
-            finally:
-                conn.close()
+            # runs; done when all N results are in Huey's kv table.
+            started = time.time()
+            for i in range(n):
+                task(i)
+            out["e2e"] = n / (wait_huey_done(db_path, n) - started)
             lat = []
             for i in range(config.huey_samples):
                 t0 = time.perf_counter()
@@ -626,6 +633,23 @@ def check_targets(figures: list[Figure]) -> list[str]:
     return lines
 
 
+def source_state() -> str:
+    """The git commit of the tree, and whether ``src/`` has uncommitted changes."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "src"], cwd=HERE.parent, capture_output=True,
+            text=True,
+        ).stdout.split("\n")  # fmt: skip
+    except OSError:
+        return "unknown (no git)"
+    changed = [line for line in dirty if line.strip()]
+    suffix = f" + {len(changed)} uncommitted file(s) in src/" if changed else ""
+    return f"git {commit or '?'}{suffix}"
+
+
 def machine(config: Config, notes: dict[str, Any]) -> str:
     import huey
 
@@ -644,6 +668,7 @@ def machine(config: Config, notes: dict[str, Any]) -> str:
         if str(tmp).startswith(part.mountpoint) and len(part.mountpoint) > len(best):
             best, fs = part.mountpoint, f"{part.fstype} ({part.device} on {part.mountpoint})"
     lines = [
+        f"code: {source_state()}",
         f"machine: {platform.system()} {platform.release()} {platform.machine()}, "
         f"{os.cpu_count()} CPUs ({model})",
         f"temp dir: {tmp}, filesystem {fs}",

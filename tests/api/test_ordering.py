@@ -91,3 +91,11 @@ def test_a_task_enqueued_while_the_worker_is_idle_runs_at_once(make_oq: MakeOmni
     task_id = oq.enqueue(func=tasks.record, func_args={"label": "now"})
     assert oq.get_result(task_id, timeout=5, poll_interval=10) == "now"
     assert time.monotonic() - started < 2
+
+
+def test_a_queue_first_used_after_the_worker_started_is_served(make_oq: MakeOmniQ) -> None:
+    oq = make_oq(queues=["high"]).open()
+    oq.start_worker(max_workers=1)
+    task_id = oq.enqueue(func=tasks.record, func_args={"label": "late"}, queue_name="late")
+    assert oq.get_result(task_id, timeout=5) == "late"
+    assert oq.queues == ["high", "default", "late"]

@@ -171,8 +171,12 @@ def test_reference_enqueue_examples(backend_name: str) -> None:
         10,
     )
     assert task.expires_at is not None
-    assert task.expires_at - task.run_at == dt.timedelta(hours=1)
-    assert task.run_at - task.created_at == dt.timedelta(seconds=30)
+    assert abs((task.expires_at - task.run_at) - dt.timedelta(hours=1)) < dt.timedelta(
+        milliseconds=1
+    )
+    assert abs((task.run_at - task.created_at) - dt.timedelta(seconds=30)) < dt.timedelta(
+        milliseconds=1
+    )
 
 
 def test_reference_enqueue_async_examples(backend_name: str) -> None:

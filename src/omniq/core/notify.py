@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import threading
 from collections import defaultdict
 
@@ -24,6 +25,7 @@ class Channel:
         self._result_waiters: defaultdict[
             str, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]
         ] = defaultdict(set)
+        self._due_times: list[float] = []  # heap of epoch times when tasks become due
 
     def add_task_listener(self, event: asyncio.Event) -> None:
         """Set ``event`` (on the running loop) whenever tasks are enqueued or become due."""
@@ -41,6 +43,27 @@ class Channel:
             listeners = list(self._task_listeners)
         for loop, event in listeners:
             _set_threadsafe(loop, event)
+
+    def notify_tasks_at(self, when: float) -> None:
+        """Note that a task becomes due at ``when`` (epoch seconds) and wake the listeners.
+
+        Idle workers of this process then sleep no longer than until ``when`` (see
+        :meth:`next_due`), however long their poll interval.
+        """
+        with self._lock:
+            heapq.heappush(self._due_times, when)
+        self.notify_tasks()
+
+    def next_due(self, after: float) -> float | None:
+        """The earliest noted due time later than ``after``, forgetting earlier ones.
+
+        Args:
+            after: The time of the caller's last claim: anything due by then was claimable.
+        """
+        with self._lock:
+            while self._due_times and self._due_times[0] <= after:
+                heapq.heappop(self._due_times)
+            return self._due_times[0] if self._due_times else None
 
     def watch_result(self, task_id: str) -> asyncio.Event:
         """Return an event (of the running loop) set when ``task_id`` gets a final outcome.

@@ -6,6 +6,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import datetime as dt
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -23,11 +24,14 @@ from omniq.models.event import EventType, TaskEvent
 from omniq.models.task import Task
 from omniq.serialization import Serializer
 from omniq.storage.interfaces import Backend, EventStorage, ResultStorage, TaskQueue
+from omniq.workers.completions import CompletionBatcher
 from omniq.workers.config import WorkerOptions, create_executor
 from omniq.workers.lifecycle import TaskRunner
 from omniq.workers.worker import Worker, new_worker_id
 
 __all__ = ["DEFAULT_QUEUE", "OmniQ"]
+
+_log = logging.getLogger("omniq")
 
 #: The queue of tasks enqueued without ``queue_name``; every worker serves it.
 DEFAULT_QUEUE = "default"
@@ -125,6 +129,7 @@ class OmniQ:
             raise ConfigurationError("secret_key is not a non-empty str or bytes")
         self.serializer = Serializer(strict=strict_serialization, secret_key=secret_key)
         self.worker: Worker | None = None
+        self._background: set[asyncio.Future[None]] = set()
         self._opened = False
         # Opening is shared by every caller, whatever its loop or thread: the first one opens,
         # the others wait for it (so the backend is never initialized twice at once).
@@ -206,6 +211,7 @@ class OmniQ:
     async def close_async(self) -> None:
         """Stop the worker (gracefully) and close storage this instance opened."""
         await self.stop_worker_async()
+        await self._flush_background()
         if self._owns_backend and self.backend is not None and self._opened:
             await self.backend.close_async()
         self._opened = False
@@ -379,11 +385,29 @@ class OmniQ:
         if queue_name not in self._queues:
             self._queues = self._service_order([*self._queues, queue_name])
         await self.task_queue.enqueue(records)
+        # The tasks are durable now. Their "enqueued" events are written in the background
+        # (close() waits for them), so an enqueue costs one commit, not two.
         now = time.time()
-        await self.event_store.append(
-            [TaskEvent(task_id=r.id, type=EventType.ENQUEUED, timestamp=now) for r in records]
-        )
-        self._channel.notify_tasks()
+        events = [TaskEvent(task_id=r.id, type=EventType.ENQUEUED, timestamp=now) for r in records]
+        writing = asyncio.ensure_future(self.event_store.append(events))
+        self._background.add(writing)
+        writing.add_done_callback(self._background_done)
+        due = min(record.run_at for record in records)
+        if due > now:
+            self._channel.notify_tasks_at(due)
+        else:
+            self._channel.notify_tasks()
+
+    async def _flush_background(self) -> None:
+        loop = asyncio.get_running_loop()
+        pending = [task for task in self._background if task.get_loop() is loop]
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    def _background_done(self, task: asyncio.Future[None]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            _log.error("writing enqueued events failed: %s", exc)
 
     # -- results, tasks, events ---------------------------------------------------------
 
@@ -479,6 +503,7 @@ class OmniQ:
         """
         _check_task_id(task_id)
         await self.open_async()
+        await self._flush_background()  # read your own "enqueued" events
         return await self.event_store.for_task(task_id)
 
     def get_events(self, task_id: str) -> list[TaskEvent]:
@@ -514,6 +539,7 @@ class OmniQ:
         )
         executor = create_executor(worker_type or self.worker_type, settings.max_workers)
         await self.open_async()
+        worker_id = new_worker_id()
         runner = TaskRunner(
             task_queue=self.task_queue,
             result_store=self.result_store,
@@ -521,7 +547,14 @@ class OmniQ:
             serializer=self.serializer,
             channel=self._channel,
             executor=executor,
-            worker_id=new_worker_id(),
+            worker_id=worker_id,
+            completions=CompletionBatcher(
+                task_queue=self.task_queue,
+                result_store=self.result_store,
+                event_store=self.event_store,
+                channel=self._channel,
+                worker_id=worker_id,
+            ),
         )
         self.worker = Worker(
             runner,
@@ -529,6 +562,7 @@ class OmniQ:
             lease_duration=settings.lease_duration,
             poll_interval=settings.poll_interval,
             grace_period=settings.grace_period,
+            prefetch_multiplier=settings.prefetch_multiplier,
         )
         await self.worker.start()
 

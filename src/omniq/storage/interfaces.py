@@ -96,6 +96,22 @@ class TaskQueue(Protocol):
         """
         ...
 
+    async def complete_many(self, task_ids: Sequence[str], worker_id: str, now: float) -> list[str]:
+        """Mark tasks ``completed`` in one atomic write (the hot path of a busy worker).
+
+        Same ownership rule as :meth:`finish` with a ``worker_id``: only tasks ``executing``
+        under this worker are updated.
+
+        Args:
+            task_ids: The tasks.
+            worker_id: The worker that ran them.
+            now: Written as ``finished_at``.
+
+        Returns:
+            The ids updated (a missing id means its lease was lost).
+        """
+        ...
+
     async def retry_later(
         self, task_id: str, worker_id: str, run_at: float, error: TaskError | None
     ) -> bool:
@@ -152,6 +168,10 @@ class ResultStorage(Protocol):
 
     async def put(self, result: ResultRecord) -> None:
         """Store (or replace) the result of ``result.task_id``."""
+        ...
+
+    async def put_many(self, results: Sequence[ResultRecord]) -> None:
+        """Store (or replace) several results in one atomic write."""
         ...
 
     async def get(self, task_id: str, now: float) -> ResultRecord | None:

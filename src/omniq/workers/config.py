@@ -28,28 +28,36 @@ class WorkerOptions:
         poll_interval: Seconds between store checks while idle (other processes' enqueues
             are seen after at most this long; this process's at once).
         grace_period: Seconds ``stop_worker`` waits for running tasks before releasing them.
+        prefetch_multiplier: While task bodies are short (under 50 ms on average), the
+            worker holds up to ``max_workers * prefetch_multiplier`` claimed tasks so claims
+            keep up with the bodies; long bodies get no prefetch. 1 disables it.
     """
 
     max_workers: int = 4
     lease_duration: float = 30.0
     poll_interval: float = 0.02
     grace_period: float = 30.0
+    prefetch_multiplier: int = 8
 
     @classmethod
     def from_mapping(cls, options: Mapping[str, Any]) -> WorkerOptions:
         """Validate and build options; unknown keys and bad values are errors naming them."""
         defaults = cls()
-        allowed = {"max_workers", "lease_duration", "poll_interval", "grace_period"}
+        allowed = {
+            "max_workers", "lease_duration", "poll_interval", "grace_period",
+            "prefetch_multiplier",
+        }  # fmt: skip
         unknown = sorted(set(options) - allowed)
         if unknown:
             raise ConfigurationError(
                 f"worker_config key {unknown[0]!r} is not one of {', '.join(sorted(allowed))}"
             )
-        max_workers = options.get("max_workers", defaults.max_workers)
-        if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
-            raise ConfigurationError(
-                f"max_workers {max_workers!r} is not valid: expected an integer >= 1"
-            )
+        counts: dict[str, int] = {}
+        for key in ("max_workers", "prefetch_multiplier"):
+            count = options.get(key, getattr(defaults, key))
+            if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+                raise ConfigurationError(f"{key} {count!r} is not valid: expected an integer >= 1")
+            counts[key] = count
         values: dict[str, float] = {}
         for key in ("lease_duration", "poll_interval", "grace_period"):
             value = options.get(key, getattr(defaults, key))
@@ -64,7 +72,11 @@ class WorkerOptions:
                     f"{key} {value!r} is not valid: expected a number of seconds {bound}"
                 )
             values[key] = float(value)
-        return cls(max_workers=max_workers, **values)
+        return cls(
+            max_workers=counts["max_workers"],
+            prefetch_multiplier=counts["prefetch_multiplier"],
+            **values,
+        )
 
 
 def create_executor(worker_type: str, max_workers: int) -> TaskExecutor:

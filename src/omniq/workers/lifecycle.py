@@ -21,7 +21,8 @@ from omniq.models.event import EventType, TaskEvent
 from omniq.models.task import TaskError, TaskStatus
 from omniq.serialization import Serializer
 from omniq.storage.interfaces import EventStorage, ResultStorage, TaskQueue
-from omniq.storage.records import ResultRecord, TaskRecord
+from omniq.storage.records import TaskRecord
+from omniq.workers.completions import CompletionBatcher
 from omniq.workers.executors import TaskExecutor
 
 __all__ = ["TaskRunner", "error_from_exception"]
@@ -58,6 +59,7 @@ class TaskRunner:
         channel: In-process wake-ups for result waiters and idle workers.
         executor: Runs the bodies.
         worker_id: Written on events and used for lease ownership.
+        completions: Batches the writes of successful outcomes.
     """
 
     task_queue: TaskQueue
@@ -67,6 +69,7 @@ class TaskRunner:
     channel: Channel
     executor: TaskExecutor
     worker_id: str
+    completions: CompletionBatcher
 
     def refusal(self, record: TaskRecord, now: float) -> _Refusal | None:
         """Why a claimed task must not run (expired, or too many lost attempts), or ``None``."""
@@ -148,7 +151,7 @@ class TaskRunner:
         await self._completed(record, value)
 
     async def _completed(self, record: TaskRecord, value: object) -> None:
-        now = time.time()
+        payload: bytes | None = None
         if record.store_result:
             try:
                 payload = self.serializer.dump_value(value, what=f"result of task {record.id!r}")
@@ -161,11 +164,8 @@ class TaskRunner:
                     "the result could not be stored",
                 )
                 return
-            expires = None if record.result_ttl is None else now + record.result_ttl
-            await self.result_store.put(
-                ResultRecord(task_id=record.id, payload=payload, created_at=now, expires_at=expires)
-            )
-        await self._finish(record, TaskStatus.COMPLETED, EventType.COMPLETED, None, None)
+        if not await self.completions.complete(record, payload):
+            _log.warning("task %s: lease lost, its completed outcome was discarded", record.id)
 
     async def _failed(self, record: TaskRecord, error: TaskError) -> None:
         if not should_retry(record):
@@ -182,8 +182,7 @@ class TaskRunner:
             [self._event(record, EventType.RETRYING, now, error=error, detail=detail)]
         )
         _log.info("task %s failed (%s), %s", record.id, error.type, detail)
-        if delay <= 0:
-            self.channel.notify_tasks()
+        self.channel.notify_tasks_at(now + delay)
 
     async def _finish(
         self,

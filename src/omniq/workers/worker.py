@@ -64,7 +64,7 @@ class Worker:
         poll_interval: float = 0.05,
         grace_period: float = 30.0,
         maintenance_interval: float | None = None,
-        prefetch_multiplier: int = 4,
+        prefetch_multiplier: int = 8,
     ) -> None:
         self.runner = runner
         self.worker_id = runner.worker_id
@@ -75,7 +75,8 @@ class Worker:
         self.prefetch_multiplier = prefetch_multiplier
         self.maintenance_interval = maintenance_interval or lease_duration / 2
         self._running: dict[str, asyncio.Task[None]] = {}  # held: executing or recording
-        self._busy: set[str] = set()  # running a body: these occupy the executor's slots
+        self._busy: set[str] = set()
+        self._last_claim_at = 0.0  # running a body: these occupy the executor's slots
         self._wakeup = asyncio.Event()
         self._stopping = False
         self._loops: list[asyncio.Task[None]] = []
@@ -183,8 +184,12 @@ class Worker:
                     continue  # maybe more is due: claim again as soon as a slot frees
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation
             # that coincides with the wake-up, and this loop would then never end.
+            timeout = self.poll_interval
+            due = self.channel.next_due(after=self._last_claim_at)
+            if due is not None:  # a task of this process becomes due before the next poll
+                timeout = max(0.0, min(timeout, due - time.time()))
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.poll_interval):
+                async with asyncio.timeout(timeout):
                     await self._wakeup.wait()
 
     def _claim_window(self) -> int:
@@ -201,7 +206,7 @@ class Worker:
         return executor.max_workers
 
     async def _claim(self, limit: int) -> int:
-        now = time.time()
+        now = self._last_claim_at = time.time()
         try:
             records = await self.task_queue.claim(
                 list(self.queues()), limit, self.worker_id, now, now + self.lease_duration

@@ -5,6 +5,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import threading
+from collections.abc import Sequence
 
 import msgspec
 
@@ -50,6 +51,11 @@ class MemoryResultStorage:
             if record.expires_at is not None:
                 heapq.heappush(self._expiry, (record.expires_at, token, record.task_id))
                 self._compact()
+
+    async def put_many(self, results: Sequence[ResultRecord]) -> None:
+        """Store (or replace) several results at once."""
+        for result in results:
+            await self.put(result)
 
     async def get(self, task_id: str, now: float) -> ResultRecord | None:
         """Return the result of a task unless it expired (``expires_at < now``), else ``None``."""

@@ -272,6 +272,24 @@ class MemoryTaskQueue:
                     renewed.append(task_id)
         return renewed
 
+    async def complete_many(self, task_ids: Sequence[str], worker_id: str, now: float) -> list[str]:
+        """Mark the tasks this worker holds ``completed``; return the ids updated."""
+        completed: list[str] = []
+        with self._lock:
+            for task_id in task_ids:
+                record = self._tasks.get(task_id)
+                if (
+                    record is None
+                    or record.status != TaskStatus.EXECUTING
+                    or record.worker_id != worker_id
+                ):
+                    continue
+                self._set_status(record, TaskStatus.COMPLETED)
+                record.finished_at = now
+                record.lease_expires_at = None
+                completed.append(task_id)
+        return completed
+
     async def finish(
         self,
         task_id: str,

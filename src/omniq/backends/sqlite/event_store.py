@@ -36,7 +36,7 @@ class SQLiteEventStorage:
                 rows,
             )
 
-        await self._writer.run(append)
+        await self._writer.run(append, single_statement=len(rows) == 1)
 
     async def for_task(self, task_id: str) -> list[TaskEvent]:
         """Return a task's events in append order."""

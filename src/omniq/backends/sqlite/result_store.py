@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 
 from omniq.backends.sqlite.threads import ReaderThread, WriterThread
 from omniq.storage.records import ResultRecord
 
 __all__ = ["SQLiteResultStorage"]
+
+_PUT = (
+    "INSERT OR REPLACE INTO results (task_id, payload, created_at, expires_at) VALUES (?, ?, ?, ?)"
+)
 
 
 class SQLiteResultStorage:
@@ -27,13 +32,18 @@ class SQLiteResultStorage:
         params = (result.task_id, result.payload, result.created_at, result.expires_at)
 
         def put(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT OR REPLACE INTO results (task_id, payload, created_at, expires_at) "
-                "VALUES (?, ?, ?, ?)",
-                params,
-            )
+            conn.execute(_PUT, params)
 
-        await self._writer.run(put)
+        await self._writer.run(put, single_statement=True)
+
+    async def put_many(self, results: Sequence[ResultRecord]) -> None:
+        """Store (or replace) several results in one atomic write."""
+        rows = [(r.task_id, r.payload, r.created_at, r.expires_at) for r in results]
+
+        def put_many(conn: sqlite3.Connection) -> None:
+            conn.executemany(_PUT, rows)
+
+        await self._writer.run(put_many, single_statement=len(rows) == 1)
 
     async def get(self, task_id: str, now: float) -> ResultRecord | None:
         """Return the unexpired result of a task, or ``None``."""

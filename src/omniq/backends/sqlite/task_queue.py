@@ -122,7 +122,28 @@ class SQLiteTaskQueue:
         else:
             sql += "status = 'executing' AND worker_id = ?"
             params += (worker_id,)
-        return await self._writer.run(lambda conn: conn.execute(sql, params).rowcount == 1)
+        return await self._writer.run(
+            lambda conn: conn.execute(sql, params).rowcount == 1, single_statement=True
+        )
+
+    async def complete_many(self, task_ids: Sequence[str], worker_id: str, now: float) -> list[str]:
+        """Mark the tasks this worker holds ``completed`` in one statement."""
+        ids = list(task_ids)
+        chunks = [ids[i : i + 500] for i in range(0, len(ids), 500)]  # SQL variable limit
+
+        def complete(conn: sqlite3.Connection) -> list[str]:
+            completed: list[str] = []
+            for chunk in chunks:
+                sql = (
+                    "UPDATE tasks SET status = 'completed', finished_at = ?, "
+                    f"lease_expires_at = NULL WHERE id IN ({', '.join('?' * len(chunk))}) "
+                    "AND status = 'executing' AND worker_id = ? RETURNING id"
+                )
+                rows = conn.execute(sql, (now, *chunk, worker_id)).fetchall()
+                completed.extend(row[0] for row in rows)
+            return completed
+
+        return await self._writer.run(complete, single_statement=len(chunks) <= 1)
 
     async def retry_later(
         self, task_id: str, worker_id: str, run_at: float, error: TaskError | None
@@ -134,7 +155,9 @@ class SQLiteTaskQueue:
             "WHERE id = ? AND status = 'executing' AND worker_id = ?"
         )
         params = (run_at, encode_error(error), task_id, worker_id)
-        return await self._writer.run(lambda conn: conn.execute(sql, params).rowcount == 1)
+        return await self._writer.run(
+            lambda conn: conn.execute(sql, params).rowcount == 1, single_statement=True
+        )
 
     async def release(self, task_ids: Sequence[str], worker_id: str) -> list[str]:
         """Give back unfinished tasks of a stopping worker without counting the attempt."""
@@ -166,7 +189,7 @@ class SQLiteTaskQueue:
             ).fetchall()
             return [row[0] for row in rows]
 
-        return await self._writer.run(recover)
+        return await self._writer.run(recover, single_statement=True)
 
     async def get(self, task_id: str) -> TaskRecord | None:
         """Return the task, or ``None`` if unknown."""

@@ -32,8 +32,8 @@ __all__ = ["ReaderThread", "WriterThread"]
 
 T = TypeVar("T")
 Operation = Callable[[sqlite3.Connection], Any]
-# (operation, loop of the awaiting caller, its future)
-_Item = tuple[Operation, asyncio.AbstractEventLoop, "asyncio.Future[Any]"]
+# (operation, loop of the awaiting caller, its future, whether it is one SQL statement)
+_Item = tuple[Operation, asyncio.AbstractEventLoop, "asyncio.Future[Any]", bool]
 # (future, succeeded, value or exception)
 _Outcome = tuple["asyncio.Future[Any]", bool, Any]
 
@@ -55,8 +55,15 @@ class _ConnectionThread:
         self._thread.start()
         self._ready.result()  # re-raises a connection error in the caller
 
-    async def run(self, operation: Callable[[sqlite3.Connection], T]) -> T:
+    async def run(
+        self, operation: Callable[[sqlite3.Connection], T], *, single_statement: bool = False
+    ) -> T:
         """Run ``operation`` in the thread and await its result (from any event loop).
+
+        Args:
+            operation: Called with the connection, in the thread.
+            single_statement: The operation runs one SQL statement, which SQLite already
+                applies all-or-nothing, so the writer needs no savepoint around it.
 
         Raises:
             BackendError: The backend is closed, or SQLite failed (driver error chained).
@@ -65,7 +72,7 @@ class _ConnectionThread:
             raise BackendError(f"the SQLite backend for {str(self._path)!r} is closed")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._queue.put((operation, loop, future))
+        self._queue.put((operation, loop, future, single_statement))
         return await future
 
     def close(self) -> None:
@@ -112,7 +119,7 @@ class _ConnectionThread:
     def _deliver(self, items: list[_Item], outcomes: list[tuple[bool, Any]]) -> None:
         """Hand outcomes back: one thread-safe callback per event loop."""
         by_loop: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
-        for (_, loop, future), (ok, value) in zip(items, outcomes, strict=True):
+        for (_, loop, future, _), (ok, value) in zip(items, outcomes, strict=True):
             by_loop.setdefault(loop, []).append((future, ok, value))
         for loop, results in by_loop.items():
             with contextlib.suppress(RuntimeError):  # loop closed: nobody awaits any more
@@ -136,7 +143,7 @@ class ReaderThread(_ConnectionThread):
         while True:
             items, stopping = self._take_batch(64)
             outcomes: list[tuple[bool, Any]] = []
-            for operation, _, _ in items:
+            for operation, _, _, _ in items:
                 try:
                     outcomes.append((True, operation(conn)))
                 except BaseException as exc:
@@ -178,7 +185,13 @@ class WriterThread(_ConnectionThread):
         outcomes: list[tuple[bool, Any]] = []
         try:
             self._begin(conn)
-            for operation, _, _ in items:
+            for operation, _, _, single_statement in items:
+                if single_statement:
+                    try:
+                        outcomes.append((True, operation(conn)))
+                    except BaseException as exc:
+                        outcomes.append((False, self._error(exc)))
+                    continue
                 conn.execute("SAVEPOINT op")
                 try:
                     outcomes.append((True, operation(conn)))
