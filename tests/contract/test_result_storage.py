@@ -97,3 +97,28 @@ async def test_other_instance_sees_results(backend: Backend, make_backend: MakeB
     assert await other.result_store.get(result.task_id, NOW) == result
     assert await other.result_store.delete(result.task_id)
     assert await backend.result_store.get(result.task_id, NOW) is None
+
+
+async def test_put_many_stores_and_replaces(backend: Backend) -> None:
+    store = backend.result_store
+    first = [
+        ResultRecord(task_id=f"r-{i}", payload=b"old", created_at=NOW, expires_at=None)
+        for i in range(5)
+    ]
+    await store.put_many(first)
+    second = [
+        ResultRecord(task_id=f"r-{i}", payload=f"new-{i}".encode(), created_at=NOW + 1,
+                     expires_at=NOW + 10)
+        for i in range(3)
+    ]  # fmt: skip
+    await store.put_many(second)
+    for i in range(3):
+        got = await store.get(f"r-{i}", NOW)
+        assert got is not None
+        assert got.payload == f"new-{i}".encode()
+        assert got.expires_at == NOW + 10
+    for i in range(3, 5):
+        got = await store.get(f"r-{i}", NOW)
+        assert got is not None
+        assert got.payload == b"old"
+    await store.put_many([])

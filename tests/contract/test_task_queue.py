@@ -642,3 +642,48 @@ async def test_other_instance_sees_and_claims(backend: Backend, make_backend: Ma
     stored = await other.task_queue.get(task.id)
     assert stored is not None
     assert stored.status == TaskStatus.COMPLETED
+
+
+# -- complete_many ---------------------------------------------------------------------------
+
+
+async def test_complete_many_completes_only_the_holders_tasks(backend: Backend) -> None:
+    queue = backend.task_queue
+    mine = [make_task() for _ in range(3)]
+    theirs = make_task()
+    await queue.enqueue([*mine, theirs])
+    await claim(queue, limit=3, worker="w1")
+    await claim(queue, limit=1, worker="w2")
+    final = make_task()
+    await queue.enqueue([final])
+    await claim(queue, limit=1, worker="w1")
+    assert await queue.finish(final.id, TaskStatus.FAILED, NOW, worker_id="w1")
+
+    done = await queue.complete_many(
+        [*ids(mine), theirs.id, final.id, "no-such-task"], "w1", NOW + 5
+    )
+
+    assert sorted(done) == sorted(ids(mine))
+    for task in mine:
+        stored = await queue.get(task.id)
+        assert stored is not None
+        assert stored.status is TaskStatus.COMPLETED
+        assert stored.finished_at == NOW + 5
+        assert stored.lease_expires_at is None
+    other = await queue.get(theirs.id)
+    assert other is not None
+    assert other.status is TaskStatus.EXECUTING
+    failed = await queue.get(final.id)
+    assert failed is not None
+    assert failed.status is TaskStatus.FAILED
+
+
+async def test_complete_many_handles_large_batches(backend: Backend) -> None:
+    queue = backend.task_queue
+    tasks = [make_task() for _ in range(1_200)]
+    await queue.enqueue(tasks)
+    claimed = await claim(queue, limit=1_200)
+    assert len(claimed) == 1_200
+    done = await queue.complete_many(ids(tasks), "w1", NOW)
+    assert sorted(done) == sorted(ids(tasks))
+    assert await queue.complete_many([], "w1", NOW) == []
