@@ -247,3 +247,24 @@ async def test_cancelling_get_result_async_is_not_swallowed(make_oq: MakeOmniQ) 
         waiter.cancel()  # ...and a cancellation in the same loop iteration
         with pytest.raises(asyncio.CancelledError):
             await waiter
+
+
+async def test_enqueued_comes_first_even_if_the_enqueuing_loop_is_busy(
+    make_oq: MakeOmniQ,
+) -> None:
+    """An async producer that enqueues, then blocks its loop, must not reorder the log."""
+    oq = make_oq().open()
+    oq.start_worker(max_workers=1)  # on OmniQ's own loop, not this one
+    task_id = await oq.enqueue_async(func=tasks.add_numbers, func_args={"x": 1, "y": 1})
+    # Block this loop (no await) until the worker has finished the task.
+    assert oq.get_result(task_id, timeout=5) == 2
+    # Another thread reads the log: the task's first event is there, and first.
+    seen_elsewhere = await asyncio.to_thread(oq.get_events, task_id)
+    assert [e.type for e in seen_elsewhere][:1] == [EventType.ENQUEUED]
+    events = await oq.get_events_async(task_id)
+    assert [e.type for e in events] == [
+        EventType.ENQUEUED,
+        EventType.DEQUEUED,
+        EventType.EXECUTING,
+        EventType.COMPLETED,
+    ]

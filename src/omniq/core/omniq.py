@@ -6,7 +6,6 @@ import asyncio
 import concurrent.futures
 import contextlib
 import datetime as dt
-import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -31,7 +30,6 @@ from omniq.workers.worker import Worker, new_worker_id
 
 __all__ = ["DEFAULT_QUEUE", "OmniQ"]
 
-_log = logging.getLogger("omniq")
 
 #: The queue of tasks enqueued without ``queue_name``; every worker serves it.
 DEFAULT_QUEUE = "default"
@@ -129,7 +127,6 @@ class OmniQ:
             raise ConfigurationError("secret_key is not a non-empty str or bytes")
         self.serializer = Serializer(strict=strict_serialization, secret_key=secret_key)
         self.worker: Worker | None = None
-        self._background: set[asyncio.Future[None]] = set()
         self._opened = False
         # Opening is shared by every caller, whatever its loop or thread: the first one opens,
         # the others wait for it (so the backend is never initialized twice at once).
@@ -211,7 +208,6 @@ class OmniQ:
     async def close_async(self) -> None:
         """Stop the worker (gracefully) and close storage this instance opened."""
         await self.stop_worker_async()
-        await self._flush_background()
         if self._owns_backend and self.backend is not None and self._opened:
             await self.backend.close_async()
         self._opened = False
@@ -384,30 +380,16 @@ class OmniQ:
         await self.open_async()
         if queue_name not in self._queues:
             self._queues = self._service_order([*self._queues, queue_name])
-        await self.task_queue.enqueue(records)
-        # The tasks are durable now. Their "enqueued" events are written in the background
-        # (close() waits for them), so an enqueue costs one commit, not two.
+        # The tasks and their "enqueued" events are written concurrently: on SQLite they
+        # share one commit. (An event can only be orphaned if the enqueue itself fails.)
         now = time.time()
         events = [TaskEvent(task_id=r.id, type=EventType.ENQUEUED, timestamp=now) for r in records]
-        writing = asyncio.ensure_future(self.event_store.append(events))
-        self._background.add(writing)
-        writing.add_done_callback(self._background_done)
+        await asyncio.gather(self.task_queue.enqueue(records), self.event_store.append(events))
         due = min(record.run_at for record in records)
         if due > now:
             self._channel.notify_tasks_at(due)
         else:
             self._channel.notify_tasks()
-
-    async def _flush_background(self) -> None:
-        loop = asyncio.get_running_loop()
-        pending = [task for task in self._background if task.get_loop() is loop]
-        if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
-
-    def _background_done(self, task: asyncio.Future[None]) -> None:
-        self._background.discard(task)
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            _log.error("writing enqueued events failed: %s", exc)
 
     # -- results, tasks, events ---------------------------------------------------------
 
@@ -503,7 +485,6 @@ class OmniQ:
         """
         _check_task_id(task_id)
         await self.open_async()
-        await self._flush_background()  # read your own "enqueued" events
         return await self.event_store.for_task(task_id)
 
     def get_events(self, task_id: str) -> list[TaskEvent]:
