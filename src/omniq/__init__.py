@@ -4,8 +4,8 @@ Example:
     >>> from omniq import OmniQ
     >>> with OmniQ(project_name="demo", backend_type="memory") as oq:
     ...     oq.start_worker(worker_type="thread_pool", max_workers=2)
-    ...     oq.get_result(oq.enqueue(func=abs, func_args={"x": -3}))
-    3
+    ...     oq.get_result(oq.enqueue(func=pow, func_args={"base": 2, "exp": 10}))
+    1024
 """
 
 from omniq._version import __version__

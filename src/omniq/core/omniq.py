@@ -6,6 +6,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import datetime as dt
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -29,6 +30,8 @@ from omniq.workers.lifecycle import TaskRunner
 from omniq.workers.worker import Worker, new_worker_id
 
 __all__ = ["DEFAULT_QUEUE", "OmniQ"]
+
+_log = logging.getLogger("omniq")
 
 
 #: The queue of tasks enqueued without ``queue_name``; every worker serves it.
@@ -380,6 +383,12 @@ class OmniQ:
         await self.open_async()
         if queue_name not in self._queues:
             self._queues = self._service_order([*self._queues, queue_name])
+            _log.info(
+                "queue %r was not declared: declared it in this instance (served after %s); "
+                "workers of other processes serve it only if they declare it",
+                queue_name,
+                ", ".join(repr(name) for name in self._queues[:-1]),
+            )
         # The tasks and their "enqueued" events are written concurrently: on SQLite they
         # share one commit. (An event can only be orphaned if the enqueue itself fails.)
         now = time.time()

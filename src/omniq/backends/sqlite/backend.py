@@ -6,6 +6,7 @@ import asyncio
 import functools
 import itertools
 import sqlite3
+import threading
 from pathlib import Path
 from types import TracebackType
 
@@ -91,6 +92,7 @@ class SQLiteBackend:
         self.max_batch = max_batch
         self._writer: WriterThread | None = None
         self._reader: ReaderThread | None = None
+        self._lifecycle_lock = threading.Lock()
 
     def initialize(self) -> None:
         """Create the file and schema if needed and start the connection threads (idempotent).
@@ -99,8 +101,11 @@ class SQLiteBackend:
             StoreCorruptedError: The file is not an OmniQ SQLite database.
             BackendError: The file cannot be created or opened.
         """
-        if self._writer is not None:
-            return
+        with self._lifecycle_lock:
+            if self._writer is None:
+                self._start()
+
+    def _start(self) -> None:
         try:
             self.db_path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -141,8 +146,9 @@ class SQLiteBackend:
 
     def close(self) -> None:
         """Let queued writes commit, then close the connections (idempotent)."""
-        writer, reader = self._writer, self._reader
-        self._writer = self._reader = None
+        with self._lifecycle_lock:
+            writer, reader = self._writer, self._reader
+            self._writer = self._reader = None
         if writer is not None:
             writer.close()
         if reader is not None:
