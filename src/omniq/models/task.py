@@ -14,10 +14,12 @@ __all__ = ["Task", "TaskError", "TaskStatus"]
 class TaskStatus(StrEnum):
     """Where a task is in its lifecycle.
 
-    ``ENQUEUED`` and ``RETRYING`` tasks wait for a worker (possibly until their ``run_at``);
-    ``EXECUTING`` tasks hold a lease; the last four are final.
+    ``WAITING`` tasks wait for their dependencies; ``ENQUEUED`` and ``RETRYING`` tasks wait for
+    a worker (possibly until their ``run_at``); ``EXECUTING`` tasks hold a lease; the last four
+    are final.
     """
 
+    WAITING = "waiting"
     ENQUEUED = "enqueued"
     EXECUTING = "executing"
     RETRYING = "retrying"

@@ -45,6 +45,11 @@ class TaskRecord(msgspec.Struct, kw_only=True):
         worker_id: Worker holding (or last holding) the task.
         lease_expires_at: End of the current lease while ``executing``.
         error: Latest error.
+        schedule_id: The schedule that created this task (one of its runs), or ``None``.
+        timeout: Seconds an attempt may run before it fails with a timeout, or ``None``.
+        callback: Serialized callback call run after the task completes, or ``None``.
+        depends_on: Ids of the tasks that must complete before this one runs.
+        cancel_requested: A cancellation was requested while the task was executing.
     """
 
     id: str
@@ -72,6 +77,11 @@ class TaskRecord(msgspec.Struct, kw_only=True):
     worker_id: str | None = None
     lease_expires_at: float | None = None
     error: TaskError | None = None
+    schedule_id: str | None = None
+    timeout: float | None = None
+    callback: bytes | None = None
+    depends_on: list[str] = msgspec.field(default_factory=list)
+    cancel_requested: bool = False
 
 
 class ResultRecord(msgspec.Struct, kw_only=True):

@@ -16,7 +16,8 @@ TASK_COLUMNS = (
     "id", "func_name", "payload", "queue_name", "priority", "status", "created_at", "run_at",
     "expires_at", "name", "description", "tags", "max_retries", "retry_count", "attempts",
     "retry_delay", "retry_backoff", "retry_max_delay", "result_ttl", "store_result",
-    "started_at", "finished_at", "worker_id", "lease_expires_at", "error",
+    "started_at", "finished_at", "worker_id", "lease_expires_at", "error", "schedule_id",
+    "timeout", "callback", "depends_on", "cancel_requested",
 )  # fmt: skip
 
 _encode_json = msgspec.json.Encoder().encode
@@ -38,6 +39,8 @@ def row_from_record(record: TaskRecord) -> tuple[Any, ...]:
         record.retry_count, record.attempts, record.retry_delay, record.retry_backoff,
         record.retry_max_delay, record.result_ttl, int(record.store_result), record.started_at,
         record.finished_at, record.worker_id, record.lease_expires_at, encode_error(record.error),
+        record.schedule_id, record.timeout, record.callback,
+        _encode_json(record.depends_on).decode(), int(record.cancel_requested),
     )  # fmt: skip
 
 
@@ -47,7 +50,7 @@ def record_from_row(row: sqlite3.Row | tuple[Any, ...]) -> TaskRecord:
         id_, func_name, payload, queue_name, priority, status, created_at, run_at, expires_at,
         name, description, tags, max_retries, retry_count, attempts, retry_delay, retry_backoff,
         retry_max_delay, result_ttl, store_result, started_at, finished_at, worker_id,
-        lease_expires_at, error,
+        lease_expires_at, error, schedule_id, timeout, callback, depends_on, cancel_requested,
     ) = row  # fmt: skip
     return TaskRecord(
         id=id_, func_name=func_name, payload=payload, queue_name=queue_name, priority=priority,
@@ -57,5 +60,7 @@ def record_from_row(row: sqlite3.Row | tuple[Any, ...]) -> TaskRecord:
         retry_backoff=retry_backoff, retry_max_delay=retry_max_delay, result_ttl=result_ttl,
         store_result=bool(store_result), started_at=started_at, finished_at=finished_at,
         worker_id=worker_id, lease_expires_at=lease_expires_at,
-        error=None if error is None else _decode_error(error),
+        error=None if error is None else _decode_error(error), schedule_id=schedule_id,
+        timeout=timeout, callback=callback, depends_on=_decode_tags(depends_on),
+        cancel_requested=bool(cancel_requested),
     )  # fmt: skip

@@ -11,12 +11,15 @@ from omniq.exceptions import StoreCorruptedError
 __all__ = ["SCHEMA_VERSION", "ensure_schema"]
 
 #: Version written to ``PRAGMA user_version``; bump it with a migration in ``MIGRATIONS``.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _MARKER = "omniq"
 #: ``MIGRATIONS[n]`` upgrades a database from version ``n`` to ``n + 1``.
 MIGRATIONS: dict[int, str] = {
-    0: resources.files("omniq.backends.sqlite").joinpath("schema.sql").read_text("utf-8"),
+    version - 1: resources.files("omniq.backends.sqlite.migrations")
+    .joinpath(f"v{version}.sql")
+    .read_text("utf-8")
+    for version in range(1, SCHEMA_VERSION + 1)
 }
 
 

@@ -1,4 +1,4 @@
--- OmniQ SQLite schema, version 1. Applied by omniq.backends.sqlite.schema.
+-- OmniQ SQLite schema version 1: tasks, results, events. Applied by omniq.backends.sqlite.schema.
 
 CREATE TABLE IF NOT EXISTS omniq_meta (
     key   TEXT PRIMARY KEY,
