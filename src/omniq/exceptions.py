@@ -11,6 +11,7 @@ library raises on purpose. The tree, by layer::
     ├── BackendError                the storage failed (driver errors are wrapped in it)
     │   └── StoreCorruptedError     the store exists but cannot be read as an OmniQ store
     ├── TaskNotFoundError           no task with that id (also a KeyError)
+    ├── ScheduleNotFoundError       no schedule with that id (also a KeyError)
     ├── TaskFailedError             the task failed for good; carries the remote error
     ├── TaskExpiredError            the task's ttl passed before it started
     ├── TaskCancelledError          the task was cancelled before it produced a result
@@ -29,6 +30,7 @@ __all__ = [
     "MissingDependencyError",
     "OmniQError",
     "ResultExpiredError",
+    "ScheduleNotFoundError",
     "SerializationError",
     "SignatureError",
     "StoreCorruptedError",
@@ -75,6 +77,17 @@ class TaskNotFoundError(OmniQError, KeyError):
     def __init__(self, task_id: str) -> None:
         super().__init__(f"no task with id {task_id!r}")
         self.task_id = task_id
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class ScheduleNotFoundError(OmniQError, KeyError):
+    """No schedule with the given id exists."""
+
+    def __init__(self, schedule_id: str) -> None:
+        super().__init__(f"no schedule with id {schedule_id!r}")
+        self.schedule_id = schedule_id
 
     def __str__(self) -> str:
         return str(self.args[0])

@@ -28,7 +28,9 @@ def test_there_are_async_methods() -> None:
     expected = {
         "open_async", "close_async", "enqueue_async", "enqueue_many_async",
         "get_result_async", "get_task_async", "get_events_async",
-        "start_worker_async", "stop_worker_async",
+        "start_worker_async", "stop_worker_async", "schedule_async", "get_schedule_async",
+        "list_schedules_async", "pause_schedule_async", "resume_schedule_async",
+        "cancel_schedule_async",
     }  # fmt: skip
     assert expected <= set(ASYNC_NAMES)
 
@@ -86,7 +88,19 @@ SPEC_SIGNATURES: dict[str, list[tuple[str, object]]] = {
         ("depends_on", None), ("callback", None), ("callback_args", None),
         ("max_retries", 3), ("retry_delay", None), ("store_result", True),
     ],
-    "get_result": [("task_id", _NO), ("timeout", None), ("poll_interval", 0.1)],
+    # The spec also calls get_result(schedule_id=..., kind=...), so task_id must be optional.
+    "get_result": [("task_id", None), ("timeout", None), ("poll_interval", 0.1)],
+    # The spec's default schedule_type="interval" contradicts its own cron example
+    # (cron_expression= alone): None infers the type from the timing argument given.
+    "schedule": [
+        ("func", _NO), ("func_args", None), ("func_kwargs", None), ("queue_name", "default"),
+        ("name", None), ("description", None), ("tags", None), ("priority", 0),
+        ("schedule_type", None), ("cron_expression", None), ("interval", None),
+        ("run_at", None), ("max_runs", None), ("ttl", None), ("result_ttl", None),
+        ("depends_on", None), ("callback", None), ("callback_args", None),
+        ("max_retries", 3), ("retry_delay", None), ("store_result", True),
+    ],
+    "get_schedule": [("schedule_id", _NO)],
     "get_task": [("task_id", _NO)],
     "start_worker": [("worker_type", None), ("worker_config", None)],
     "stop_worker": [],
@@ -103,5 +117,5 @@ def test_signatures_match_the_spec(method: str) -> None:
         assert extra.kind in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL) or (
             extra.default is not _NO
         ), extra
-    if method in ("__init__", "enqueue"):
+    if method in ("__init__", "enqueue", "schedule"):
         assert params[-1].kind is inspect.Parameter.VAR_KEYWORD

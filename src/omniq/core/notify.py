@@ -8,12 +8,15 @@ event loop in any thread; notifications are thread-safe. Other processes are fou
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
-import heapq
 import threading
+import time
 from collections import defaultdict
 
 __all__ = ["Channel", "channel"]
+
+_KEEP_PAST_DUE_SECONDS = 60.0
 
 
 class Channel:
@@ -25,7 +28,7 @@ class Channel:
         self._result_waiters: defaultdict[
             str, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]
         ] = defaultdict(set)
-        self._due_times: list[float] = []  # heap of epoch times when tasks become due
+        self._due_times: list[float] = []  # sorted epoch times when tasks become due
 
     def add_task_listener(self, event: asyncio.Event) -> None:
         """Set ``event`` (on the running loop) whenever tasks are enqueued or become due."""
@@ -51,19 +54,22 @@ class Channel:
         :meth:`next_due`), however long their poll interval.
         """
         with self._lock:
-            heapq.heappush(self._due_times, when)
+            bisect.insort(self._due_times, when)
+            # Forget times long past: every listener has looked at the store since.
+            stale = bisect.bisect_left(self._due_times, time.time() - _KEEP_PAST_DUE_SECONDS)
+            del self._due_times[:stale]
         self.notify_tasks()
 
     def next_due(self, after: float) -> float | None:
-        """The earliest noted due time later than ``after``, forgetting earlier ones.
+        """The earliest noted due time later than ``after``, or ``None``.
 
         Args:
-            after: The time of the caller's last claim: anything due by then was claimable.
+            after: The time of the caller's last look at the store: anything due by then
+                was visible to it.
         """
         with self._lock:
-            while self._due_times and self._due_times[0] <= after:
-                heapq.heappop(self._due_times)
-            return self._due_times[0] if self._due_times else None
+            index = bisect.bisect_right(self._due_times, after)
+            return self._due_times[index] if index < len(self._due_times) else None
 
     def watch_result(self, task_id: str) -> asyncio.Event:
         """Return an event (of the running loop) set when ``task_id`` gets a final outcome.

@@ -18,6 +18,7 @@ from omniq.core import validation as check
 from omniq.core.notify import Channel, channel
 from omniq.core.portal import portal
 from omniq.core.results import PENDING, read_outcome
+from omniq.core.schedule_api import ScheduleMethods
 from omniq.core.task_builder import TaskOptions, task_from_record
 from omniq.exceptions import ConfigurationError, TimeoutError, WorkerError
 from omniq.models.event import EventType, TaskEvent
@@ -38,7 +39,7 @@ _log = logging.getLogger("omniq")
 DEFAULT_QUEUE = "default"
 
 
-class OmniQ:
+class OmniQ(ScheduleMethods):
     """A task queue: enqueue callables, run them with a worker, fetch results and events.
 
     Every method has an async twin (``enqueue`` / ``enqueue_async``...). The async ones hold
@@ -404,11 +405,14 @@ class OmniQ:
 
     async def get_result_async(
         self,
-        task_id: str,
+        task_id: str | None = None,
         timeout: float | None = None,  # noqa: ASYNC109 - the spec's public signature
         poll_interval: float = 0.1,
+        *,
+        schedule_id: str | None = None,
+        kind: str = "latest",
     ) -> Any:
-        """Wait for a task's result and return it.
+        """Wait for a task's result and return it (or the results of a schedule's runs).
 
         A result produced by a worker of this process wakes the call at once; results from
         other processes are seen by polling every ``poll_interval`` seconds.
@@ -417,24 +421,43 @@ class OmniQ:
             task_id: The id ``enqueue`` returned.
             timeout: Seconds to wait at most (``None`` = for ever, 0 = just look).
             poll_interval: Seconds between looks at the store.
+            schedule_id: Instead of ``task_id``: the id ``schedule`` returned.
+            kind: With ``schedule_id``: ``"latest"`` waits for the newest run (and for a
+                first run if none fired yet) and returns its result; ``"all"`` returns the
+                results of every completed run so far, oldest first, without waiting.
 
         Returns:
-            The value the task returned (``None`` if it ran with ``store_result=False``).
+            The value the task returned (``None`` if it ran with ``store_result=False``), or
+            a list of values for ``kind="all"``.
 
         Raises:
             TaskNotFoundError: No task has this id.
+            ScheduleNotFoundError: No schedule has this id.
             TaskFailedError: The task failed for good; carries the remote error and traceback.
             TaskExpiredError: The task's ttl passed before it started.
+            TaskCancelledError: The task was cancelled.
             ResultExpiredError: The result was deleted after its ``result_ttl``.
             TimeoutError: No outcome within ``timeout`` seconds.
         """
-        _check_task_id(task_id)
         if timeout is not None:
             check.check_seconds(timeout, "timeout")
         check.check_seconds(poll_interval, "poll_interval", allow_zero=False)
+        if (task_id is None) == (schedule_id is None):
+            raise ConfigurationError(
+                f"task_id {task_id!r} and schedule_id {schedule_id!r}: give exactly one"
+            )
+        if schedule_id is not None:
+            return await self._schedule_results(schedule_id, kind, timeout, poll_interval)
+        assert task_id is not None
+        return await self._wait_for_task(task_id, timeout, poll_interval)
+
+    async def _wait_for_task(
+        self, task_id: str, wait_limit: float | None, poll_interval: float
+    ) -> Any:
+        _check_task_id(task_id)
         await self.open_async()
         loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
+        deadline = None if wait_limit is None else loop.time() + wait_limit
         while True:
             woken = self._channel.watch_result(task_id)
             try:
@@ -448,7 +471,7 @@ class OmniQ:
                     remaining = deadline - loop.time()
                     if remaining <= 0:
                         raise TimeoutError(
-                            f"task {task_id!r} has no result after waiting {timeout}s"
+                            f"task {task_id!r} has no result after waiting {wait_limit}s"
                         )
                     wait = min(wait, remaining)
                 # asyncio.timeout, not wait_for, which can swallow a cancellation on 3.11.
@@ -459,11 +482,21 @@ class OmniQ:
                 self._channel.unwatch_result(task_id, woken)
 
     def get_result(
-        self, task_id: str, timeout: float | None = None, poll_interval: float = 0.1
+        self,
+        task_id: str | None = None,
+        timeout: float | None = None,
+        poll_interval: float = 0.1,
+        *,
+        schedule_id: str | None = None,
+        kind: str = "latest",
     ) -> Any:
         """Sync twin of :meth:`get_result_async`."""
         self._refuse_on_worker_loop("get_result")
-        return portal().call(self.get_result_async(task_id, timeout, poll_interval))
+        return portal().call(
+            self.get_result_async(
+                task_id, timeout, poll_interval, schedule_id=schedule_id, kind=kind
+            )
+        )
 
     async def get_task_async(self, task_id: str) -> Task | None:
         """Return the task with this id, or ``None`` if there is none.

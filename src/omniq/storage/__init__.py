@@ -1,7 +1,7 @@
 """Storage interfaces (task queue, result storage, event storage) and the records they hold."""
 
 from omniq.storage.interfaces import Backend, EventStorage, ResultStorage, TaskQueue
-from omniq.storage.records import CLAIMABLE_STATUSES, ResultRecord, TaskRecord
+from omniq.storage.records import CLAIMABLE_STATUSES, ResultRecord, ScheduleRecord, TaskRecord
 
 __all__ = [
     "CLAIMABLE_STATUSES",
@@ -9,6 +9,7 @@ __all__ = [
     "EventStorage",
     "ResultRecord",
     "ResultStorage",
+    "ScheduleRecord",
     "TaskQueue",
     "TaskRecord",
 ]

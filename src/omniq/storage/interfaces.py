@@ -11,8 +11,9 @@ from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 from omniq.models.event import TaskEvent
+from omniq.models.schedule import ScheduleStatus
 from omniq.models.task import TaskError, TaskStatus
-from omniq.storage.records import ResultRecord, TaskRecord
+from omniq.storage.records import ResultRecord, ScheduleRecord, TaskRecord
 
 __all__ = ["Backend", "EventStorage", "ResultStorage", "TaskQueue"]
 
@@ -155,6 +156,62 @@ class TaskQueue(Protocol):
 
     async def get(self, task_id: str) -> TaskRecord | None:
         """Return the task, or ``None`` if unknown."""
+        ...
+
+    # -- schedules: stored beside the tasks, so firing one is a single atomic write ----------
+
+    async def add_schedule(self, schedule: ScheduleRecord) -> None:
+        """Store a new schedule."""
+        ...
+
+    async def get_schedule(self, schedule_id: str) -> ScheduleRecord | None:
+        """Return the schedule, or ``None`` if unknown."""
+        ...
+
+    async def list_schedules(self) -> list[ScheduleRecord]:
+        """Return every schedule, oldest first."""
+        ...
+
+    async def due_schedules(self, now: float, limit: int) -> list[ScheduleRecord]:
+        """Return up to ``limit`` active schedules with ``next_run_at <= now``, earliest first."""
+        ...
+
+    async def fire_schedule(
+        self,
+        schedule_id: str,
+        expected_next_run_at: float,
+        next_run_at: float | None,
+        status: ScheduleStatus,
+        task: TaskRecord,
+    ) -> bool:
+        """Fire one due run, exactly once among all workers.
+
+        Atomically: if the schedule is still ``active`` with ``next_run_at ==
+        expected_next_run_at``, set ``next_run_at`` and ``status``, add one to ``run_count``,
+        set ``last_run_at = task.created_at`` and enqueue ``task``; otherwise change nothing
+        (another worker fired this run first).
+
+        Returns:
+            Whether this call fired the run.
+        """
+        ...
+
+    async def set_schedule_status(
+        self,
+        schedule_id: str,
+        status: ScheduleStatus,
+        from_statuses: Sequence[ScheduleStatus],
+        next_run_at: float | None,
+    ) -> bool:
+        """Change a schedule's status and ``next_run_at`` if its status is in ``from_statuses``.
+
+        Returns:
+            Whether the schedule was changed.
+        """
+        ...
+
+    async def schedule_runs(self, schedule_id: str) -> list[TaskRecord]:
+        """Return the tasks a schedule fired, in the order they were enqueued."""
         ...
 
     async def next_run_at(self, queues: Sequence[str]) -> float | None:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import msgspec
 
+from omniq.models.schedule import ScheduleStatus
 from omniq.models.task import TaskError, TaskStatus
 
-__all__ = ["CLAIMABLE_STATUSES", "ResultRecord", "TaskRecord"]
+__all__ = ["CLAIMABLE_STATUSES", "ResultRecord", "ScheduleRecord", "TaskRecord"]
 
 #: Statuses a worker may claim once ``run_at`` has passed.
 CLAIMABLE_STATUSES = (TaskStatus.ENQUEUED, TaskStatus.RETRYING)
@@ -98,3 +99,31 @@ class ResultRecord(msgspec.Struct, kw_only=True):
     payload: bytes
     created_at: float
     expires_at: float | None = None
+
+
+class ScheduleRecord(msgspec.Struct, kw_only=True):
+    """One stored schedule.
+
+    Attributes:
+        id: Unique schedule id.
+        func_name: Readable reference of the callable.
+        payload: Serialized call of every run (opaque to backends).
+        spec: The definition (timing and task options), encoded by the core (opaque).
+        status: ``active``, ``paused``, ``completed`` or ``cancelled``.
+        next_run_at: When it fires next, ``None`` once final.
+        run_count: Runs fired so far.
+        max_runs: Most runs, or ``None``.
+        created_at: Creation time.
+        last_run_at: Time of the latest run, or ``None``.
+    """
+
+    id: str
+    func_name: str
+    payload: bytes
+    spec: bytes
+    status: ScheduleStatus = ScheduleStatus.ACTIVE
+    next_run_at: float | None
+    run_count: int = 0
+    max_runs: int | None = None
+    created_at: float
+    last_run_at: float | None = None

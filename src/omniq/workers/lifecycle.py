@@ -132,6 +132,9 @@ class TaskRunner:
                 "the call could not be loaded",
             )
             return
+        # The body starts once its "executing" event is durable: a crash mid-body never
+        # leaves a task whose events stop at "enqueued".
+        await started_task
         try:
             value = await self.executor.run(func, {**args, **kwargs})
             if body_done is not None:

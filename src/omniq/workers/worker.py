@@ -25,10 +25,14 @@ from omniq.exceptions import WorkerError
 from omniq.models.event import EventType, TaskEvent
 from omniq.storage.interfaces import EventStorage, ResultStorage, TaskQueue
 from omniq.workers.lifecycle import TaskRunner
+from omniq.workers.scheduler import ScheduleFirer
 
 __all__ = ["Worker", "new_worker_id"]
 
 _log = logging.getLogger("omniq.worker")
+
+#: Longest wait between two looks for due schedules (other processes' schedules included).
+SCHEDULE_CHECK_SECONDS = 1.0
 
 #: Bodies shorter than this on average make the worker claim ahead (prefetch).
 SHORT_TASK_SECONDS = 0.05
@@ -131,6 +135,7 @@ class Worker:
             asyncio.create_task(self._claim_loop(), name=f"omniq-claim-{self.worker_id}"),
             asyncio.create_task(self._heartbeat_loop(), name=f"omniq-lease-{self.worker_id}"),
             asyncio.create_task(self._maintenance_loop(), name=f"omniq-maint-{self.worker_id}"),
+            asyncio.create_task(self._schedule_loop(), name=f"omniq-schedules-{self.worker_id}"),
         ]
         _log.info("worker %s started on queues %s", self.worker_id, list(self.queues()))
 
@@ -261,6 +266,29 @@ class Worker:
             lost = (set(held) - set(renewed)) & set(self._running)
             if lost:
                 _log.warning("worker %s lost the lease of %s", self.worker_id, sorted(lost))
+
+    async def _schedule_loop(self) -> None:
+        """Fire due schedules; sleep until the next due time this process knows of, or 1 s."""
+        firer = ScheduleFirer(self.task_queue, self.event_store, self.channel)
+        woken = asyncio.Event()
+        self.channel.add_task_listener(woken)
+        try:
+            while True:
+                woken.clear()
+                checked = time.time()
+                try:
+                    await firer.fire_due()
+                except Exception:
+                    _log.exception("worker %s: firing schedules failed", self.worker_id)
+                timeout = SCHEDULE_CHECK_SECONDS
+                due = self.channel.next_due(after=checked)
+                if due is not None:
+                    timeout = max(0.0, min(timeout, due - time.time()))
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(timeout):
+                        await woken.wait()
+        finally:
+            self.channel.remove_task_listener(woken)
 
     async def _maintenance_loop(self) -> None:
         while True:

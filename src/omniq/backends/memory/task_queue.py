@@ -23,6 +23,7 @@ from collections.abc import Sequence
 
 import msgspec
 
+from omniq.backends.memory.schedules import ScheduleVerbs
 from omniq.exceptions import BackendError
 from omniq.models.task import TaskError, TaskStatus
 from omniq.storage.records import CLAIMABLE_STATUSES, TaskRecord
@@ -119,7 +120,7 @@ class _QueueIndex:
             heapq.heapify(self.by_time)
 
 
-class MemoryTaskQueue:
+class MemoryTaskQueue(ScheduleVerbs):
     """A :class:`~omniq.storage.interfaces.TaskQueue` kept in process memory.
 
     Thread-safe and usable from any event loop: every verb runs synchronously under one
@@ -134,6 +135,7 @@ class MemoryTaskQueue:
         self._queues: dict[str, _QueueIndex] = {}
         self._executing: dict[str, None] = {}  # ordered set of executing task ids
         self._counter = itertools.count()
+        self._init_schedules()
 
     # -- helpers (call with the lock held) ---------------------------------------------------
 

@@ -6,6 +6,7 @@ import sqlite3
 from collections.abc import Sequence
 
 from omniq.backends.sqlite.rows import TASK_COLUMNS, encode_error, record_from_row, row_from_record
+from omniq.backends.sqlite.schedules import ScheduleVerbs
 from omniq.backends.sqlite.threads import ReaderThread, WriterThread
 from omniq.models.task import TaskError, TaskStatus
 from omniq.storage.records import TaskRecord
@@ -29,7 +30,7 @@ _HAS_DUE = f"SELECT 1 FROM tasks WHERE queue_name = ? AND {_CLAIMABLE} AND run_a
 _FINAL = "('completed', 'failed', 'expired', 'cancelled')"
 
 
-class SQLiteTaskQueue:
+class SQLiteTaskQueue(ScheduleVerbs):
     """Task queue on a SQLite file; see :class:`omniq.storage.TaskQueue` for each verb.
 
     Args:

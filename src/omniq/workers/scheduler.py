@@ -1,0 +1,62 @@
+"""Firing due schedules: every worker watches them, each run fires exactly once."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from omniq.core.notify import Channel
+from omniq.core.schedules import decode_spec, next_run_after, run_record, status_after_firing
+from omniq.models.event import EventType, TaskEvent
+from omniq.storage.interfaces import EventStorage, TaskQueue
+
+__all__ = ["ScheduleFirer"]
+
+_log = logging.getLogger("omniq.scheduler")
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleFirer:
+    """Enqueues the due runs of schedules.
+
+    Attributes:
+        task_queue: Where schedules and their runs live.
+        event_store: Where the runs' ``enqueued`` events go.
+        channel: Wakes this process's workers for the new runs and the next due times.
+        batch: Most schedules fired per pass.
+    """
+
+    task_queue: TaskQueue
+    event_store: EventStorage
+    channel: Channel
+    batch: int = 100
+
+    async def fire_due(self) -> int:
+        """Fire every schedule due now (a missed run fires once); return how many fired."""
+        now = time.time()
+        fired = 0
+        for schedule in await self.task_queue.due_schedules(now, self.batch):
+            spec = decode_spec(schedule.spec)
+            due = schedule.next_run_at
+            if due is None:  # pragma: no cover - due_schedules only returns scheduled ones
+                continue
+            following = next_run_after(spec, now, previous=due)
+            status = status_after_firing(schedule, following)
+            if status is not schedule.status:
+                following = None
+            task = run_record(schedule, spec, now)
+            if not await self.task_queue.fire_schedule(schedule.id, due, following, status, task):
+                continue  # another worker fired this run first
+            fired += 1
+            await self.event_store.append([
+                TaskEvent(task_id=task.id, type=EventType.ENQUEUED, timestamp=now,
+                          detail=f"run {schedule.run_count + 1} of schedule {schedule.id}")
+            ])  # fmt: skip
+            if following is not None:
+                self.channel.notify_tasks_at(following)
+            _log.info("schedule %s fired run %d (task %s)", schedule.id, schedule.run_count + 1,
+                      task.id)  # fmt: skip
+        if fired:
+            self.channel.notify_tasks()
+        return fired
