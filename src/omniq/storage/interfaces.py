@@ -25,8 +25,13 @@ class TaskQueue(Protocol):
     async def enqueue(self, tasks: Sequence[TaskRecord]) -> None:
         """Store new tasks atomically (all or none).
 
+        A ``waiting`` task is recorded, in the same atomic write, as a dependent of every id
+        in its ``depends_on``, so :meth:`release_dependents` and :meth:`cancel_dependents`
+        find it from those ids without a scan.
+
         Args:
-            tasks: Records with unique ids, status ``enqueued``.
+            tasks: Records with unique ids, status ``enqueued``, ``waiting`` (dependencies
+                not completed yet) or ``cancelled`` (a dependency already failed).
         """
         ...
 
@@ -88,7 +93,9 @@ class TaskQueue(Protocol):
             status: ``completed``, ``failed``, ``expired`` or ``cancelled``.
             now: Written as ``finished_at``.
             worker_id: When given, only succeed if the task is ``executing`` under this worker
-                (a worker whose lease was lost must not overwrite the new owner's work). When
+                (a worker whose lease was lost must not overwrite the new owner's work) and,
+                unless ``status`` is ``cancelled``, its ``cancel_requested`` is not set (a
+                task whose cancellation was requested can only end ``cancelled``). When
                 ``None``, only succeed if the task is not final yet.
             error: Error to record, if any.
 
@@ -100,8 +107,8 @@ class TaskQueue(Protocol):
     async def complete_many(self, task_ids: Sequence[str], worker_id: str, now: float) -> list[str]:
         """Mark tasks ``completed`` in one atomic write (the hot path of a busy worker).
 
-        Same ownership rule as :meth:`finish` with a ``worker_id``: only tasks ``executing``
-        under this worker are updated.
+        Same rule as :meth:`finish` with a ``worker_id``: only tasks ``executing`` under this
+        worker and without ``cancel_requested`` are updated.
 
         Args:
             task_ids: The tasks.
@@ -120,7 +127,8 @@ class TaskQueue(Protocol):
 
         Args:
             task_id: The task.
-            worker_id: Only succeed if this worker holds the task.
+            worker_id: Only succeed if this worker holds the task and its ``cancel_requested``
+                is not set.
             run_at: When it becomes due again.
             error: The error that caused the retry.
 
@@ -156,6 +164,64 @@ class TaskQueue(Protocol):
 
     async def get(self, task_id: str) -> TaskRecord | None:
         """Return the task, or ``None`` if unknown."""
+        ...
+
+    # -- dependencies and cancellation ---------------------------------------------------
+
+    async def release_dependents(self, task_ids: Sequence[str]) -> list[str]:
+        """Make claimable the ``waiting`` dependents whose dependencies all completed.
+
+        Looks only at the dependents of ``task_ids`` (found through the dependency records
+        :meth:`enqueue` wrote, not by a scan): each ``waiting`` one whose every
+        ``depends_on`` task is ``completed`` becomes ``enqueued``, keeping its ``run_at``.
+        Idempotent: calling it again, or for tasks that are not completed, changes nothing
+        that should not change.
+
+        Args:
+            task_ids: Tasks that just completed.
+
+        Returns:
+            The ids that became ``enqueued``.
+        """
+        ...
+
+    async def cancel_dependents(self, task_id: str, error: TaskError, now: float) -> list[str]:
+        """Cancel every ``waiting`` task that depends on ``task_id``, directly or transitively.
+
+        Each becomes ``cancelled`` with ``finished_at=now`` and ``error``, in one atomic
+        write; tasks in any other status are left alone (their dependents are still visited).
+
+        Args:
+            task_id: A task that will never complete (failed, expired or cancelled).
+            error: Recorded on each cancelled dependent (it names ``task_id``).
+            now: Written as ``finished_at``.
+
+        Returns:
+            The ids cancelled, nearest dependents first.
+        """
+        ...
+
+    async def cancel(self, task_id: str, now: float, error: TaskError) -> TaskStatus | None:
+        """Cancel a task, atomically, according to its status.
+
+        * ``waiting``, ``enqueued`` or ``retrying``: it becomes ``cancelled`` with
+          ``finished_at=now`` and ``error`` (and is never claimed).
+        * ``executing``: ``cancel_requested`` is set; the status is unchanged (its worker
+          records the cancellation, see :meth:`finish`).
+        * final: nothing changes.
+
+        Args:
+            task_id: The task.
+            now: Written as ``finished_at``.
+            error: Recorded on a task cancelled at once.
+
+        Returns:
+            The status the task had before the call, or ``None`` if the task is unknown.
+        """
+        ...
+
+    async def requested_cancellations(self, task_ids: Sequence[str]) -> list[str]:
+        """Return the ids among ``task_ids`` whose ``cancel_requested`` is set (any order)."""
         ...
 
     # -- schedules: stored beside the tasks, so firing one is a single atomic write ----------
@@ -221,7 +287,13 @@ class TaskQueue(Protocol):
 
 @runtime_checkable
 class ResultStorage(Protocol):
-    """Stores task results, each with an optional expiry."""
+    """Stores task results, each with an optional expiry.
+
+    Optional attribute ``write_order``: when a result storage and a task queue have the same
+    non-``None`` ``write_order``, writes issued to them in sequence are applied in that
+    order even if the caller does not await each one first (SQLite: one writer thread).
+    The worker then issues a result and the status it enables together, saving a commit.
+    """
 
     async def put(self, result: ResultRecord) -> None:
         """Store (or replace) the result of ``result.task_id``."""

@@ -21,6 +21,11 @@ from omniq.storage.records import ResultRecord, TaskRecord
 
 __all__ = ["CompletionBatcher"]
 
+
+def _same_write_order(first: object, second: object) -> bool:
+    order = getattr(first, "write_order", None)
+    return order is not None and order is getattr(second, "write_order", None)
+
 _log = logging.getLogger("omniq.worker")
 
 
@@ -97,10 +102,18 @@ class CompletionBatcher:
             for item in batch
             if item.payload is not None
         ]
-        if results:
-            await self.result_store.put_many(results)
         ids = [item.record.id for item in batch]
-        owned = set(await self.task_queue.complete_many(ids, self.worker_id, now))
+        completing = self.task_queue.complete_many(ids, self.worker_id, now)
+        if not results:
+            completed = await completing
+        elif _same_write_order(self.result_store, self.task_queue):
+            # Issued in order on one writer: results land before (or with) the statuses,
+            # usually in the same commit.
+            _, completed = await asyncio.gather(self.result_store.put_many(results), completing)
+        else:
+            await self.result_store.put_many(results)
+            completed = await completing
+        owned = set(completed)
         lost = [task_id for task_id in ids if task_id not in owned]
         if lost:
             _log.warning("lease lost for %s: their completed outcome was discarded", lost)

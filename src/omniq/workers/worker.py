@@ -31,6 +31,9 @@ __all__ = ["Worker", "new_worker_id"]
 
 _log = logging.getLogger("omniq.worker")
 
+#: First idle wait after a claim that found work (doubles up to the poll interval).
+_FIRST_IDLE_WAIT = 0.001
+
 #: Longest wait between two looks for due schedules (other processes' schedules included).
 SCHEDULE_CHECK_SECONDS = 1.0
 
@@ -80,7 +83,8 @@ class Worker:
         self.maintenance_interval = maintenance_interval or lease_duration / 2
         self._running: dict[str, asyncio.Task[None]] = {}  # held: executing or recording
         self._busy: set[str] = set()
-        self._last_claim_at = 0.0  # running a body: these occupy the executor's slots
+        self._last_claim_at = 0.0
+        self._idle_wait = poll_interval  # running a body: these occupy the executor's slots
         self._wakeup = asyncio.Event()
         self._stopping = False
         self._loops: list[asyncio.Task[None]] = []
@@ -187,9 +191,15 @@ class Worker:
                 claimed = await self._claim(free)
                 if claimed == free:
                     continue  # maybe more is due: claim again as soon as a slot frees
+            # Idle waits start short after activity and double up to poll_interval: a client
+            # that enqueues again right after its last result is served in ~1 ms, not a
+            # full poll interval later, and an idle worker still polls only every interval.
+            self._idle_wait = (
+                _FIRST_IDLE_WAIT if claimed else min(self._idle_wait * 2, self.poll_interval)
+            )
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation
             # that coincides with the wake-up, and this loop would then never end.
-            timeout = self.poll_interval
+            timeout = min(self._idle_wait, self.poll_interval)
             due = self.channel.next_due(after=self._last_claim_at)
             if due is not None:  # a task of this process becomes due before the next poll
                 timeout = max(0.0, min(timeout, due - time.time()))
@@ -263,7 +273,8 @@ class Worker:
             except Exception:
                 _log.exception("worker %s: lease renewal failed", self.worker_id)
                 continue
-            lost = (set(held) - set(renewed)) & set(self._running)
+            # Tasks whose body ended may be completed already (no longer executing): not lost.
+            lost = (set(held) - set(renewed)) & self._busy
             if lost:
                 _log.warning("worker %s lost the lease of %s", self.worker_id, sorted(lost))
 

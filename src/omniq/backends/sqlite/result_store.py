@@ -26,6 +26,9 @@ class SQLiteResultStorage:
     def __init__(self, writer: WriterThread, reader: ReaderThread) -> None:
         self._writer = writer
         self._reader = reader
+        #: Stores with the same ``write_order`` apply writes in the order they are issued
+        #: (one writer thread), even when the caller does not await each one in between.
+        self.write_order: object = writer
 
     async def put(self, result: ResultRecord) -> None:
         """Store (or replace) a result."""

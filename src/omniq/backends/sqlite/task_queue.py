@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
+from omniq.backends.sqlite.dependencies import INSERT_DEPENDENCY, DependencyVerbs
 from omniq.backends.sqlite.rows import TASK_COLUMNS, encode_error, record_from_row, row_from_record
 from omniq.backends.sqlite.schedules import ScheduleVerbs
 from omniq.backends.sqlite.threads import ReaderThread, WriterThread
@@ -30,7 +31,7 @@ _HAS_DUE = f"SELECT 1 FROM tasks WHERE queue_name = ? AND {_CLAIMABLE} AND run_a
 _FINAL = "('completed', 'failed', 'expired', 'cancelled')"
 
 
-class SQLiteTaskQueue(ScheduleVerbs):
+class SQLiteTaskQueue(ScheduleVerbs, DependencyVerbs):
     """Task queue on a SQLite file; see :class:`omniq.storage.TaskQueue` for each verb.
 
     Args:
@@ -41,14 +42,25 @@ class SQLiteTaskQueue(ScheduleVerbs):
     def __init__(self, writer: WriterThread, reader: ReaderThread) -> None:
         self._writer = writer
         self._reader = reader
+        #: Stores with the same ``write_order`` apply writes in the order they are issued
+        #: (one writer thread), even when the caller does not await each one in between.
+        self.write_order: object = writer
         self._idle = True  # last claim found nothing: check with a cheap read first
 
     async def enqueue(self, tasks: Sequence[TaskRecord]) -> None:
-        """Store new tasks atomically (all or none)."""
+        """Store new tasks atomically (all or none), with the dependencies of waiting ones."""
         rows = [row_from_record(task) for task in tasks]
+        dependencies = [
+            (dependency, task.id)
+            for task in tasks
+            if task.status is TaskStatus.WAITING
+            for dependency in task.depends_on
+        ]
 
         def insert(conn: sqlite3.Connection) -> None:
             conn.executemany(_INSERT, rows)
+            if dependencies:
+                conn.executemany(INSERT_DEPENDENCY, dependencies)
 
         await self._writer.run(insert)
 
@@ -80,7 +92,7 @@ class SQLiteTaskQueue(ScheduleVerbs):
             return claimed
 
         result = await self._writer.run(claim)
-        self._idle = not result
+        self._idle = len(result) < limit  # nothing more was due: look before locking
         return result
 
     async def extend_leases(
@@ -123,6 +135,8 @@ class SQLiteTaskQueue(ScheduleVerbs):
         else:
             sql += "status = 'executing' AND worker_id = ?"
             params += (worker_id,)
+            if status is not TaskStatus.CANCELLED:
+                sql += " AND cancel_requested = 0"
         return await self._writer.run(
             lambda conn: conn.execute(sql, params).rowcount == 1, single_statement=True
         )
@@ -138,7 +152,8 @@ class SQLiteTaskQueue(ScheduleVerbs):
                 sql = (
                     "UPDATE tasks SET status = 'completed', finished_at = ?, "
                     f"lease_expires_at = NULL WHERE id IN ({', '.join('?' * len(chunk))}) "
-                    "AND status = 'executing' AND worker_id = ? RETURNING id"
+                    "AND status = 'executing' AND worker_id = ? AND cancel_requested = 0 "
+                    "RETURNING id"
                 )
                 rows = conn.execute(sql, (now, *chunk, worker_id)).fetchall()
                 completed.extend(row[0] for row in rows)
@@ -153,7 +168,7 @@ class SQLiteTaskQueue(ScheduleVerbs):
         sql = (
             "UPDATE tasks SET status = 'retrying', retry_count = retry_count + 1, run_at = ?, "
             "error = ?, lease_expires_at = NULL "
-            "WHERE id = ? AND status = 'executing' AND worker_id = ?"
+            "WHERE id = ? AND status = 'executing' AND worker_id = ? AND cancel_requested = 0"
         )
         params = (run_at, encode_error(error), task_id, worker_id)
         return await self._writer.run(
