@@ -10,21 +10,30 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import msgspec
+
 from omniq.backends import create_backend
+from omniq.config import check_config, load_config_dict, load_config_env, load_config_file
+from omniq.config.build import apply_logging, build_backend, describe, queues_of
+from omniq.config.mixed import MixedBackend
 from omniq.core import validation as check
+from omniq.core.dependencies import Dependencies, DependencyPlan
 from omniq.core.notify import Channel, channel
 from omniq.core.portal import portal
 from omniq.core.results import PENDING, read_outcome
 from omniq.core.schedule_api import ScheduleMethods
-from omniq.core.task_builder import TaskOptions, task_from_record
-from omniq.exceptions import ConfigurationError, TimeoutError, WorkerError
+from omniq.core.task_builder import DEFAULT_MAX_RETRIES, TaskOptions, task_from_record
+from omniq.exceptions import ConfigurationError, TaskNotFoundError, TimeoutError, WorkerError
+from omniq.models.config import OmniQConfig
 from omniq.models.event import EventType, TaskEvent
-from omniq.models.task import Task
+from omniq.models.task import Task, TaskError, TaskStatus
 from omniq.serialization import Serializer
 from omniq.storage.interfaces import Backend, EventStorage, ResultStorage, TaskQueue
+from omniq.storage.records import TaskRecord
 from omniq.workers.completions import CompletionBatcher
 from omniq.workers.config import WorkerOptions, create_executor
 from omniq.workers.lifecycle import TaskRunner
@@ -130,12 +139,157 @@ class OmniQ(ScheduleMethods):
         if secret_key is not None and (not isinstance(secret_key, str | bytes) or not secret_key):
             raise ConfigurationError("secret_key is not a non-empty str or bytes")
         self.serializer = Serializer(strict=strict_serialization, secret_key=secret_key)
+        self._config = describe(
+            project_name=project_name, backend=backend, roles=self._roles,
+            queues=self._declared_queues, worker_type=self.worker_type,
+            worker_config=self.worker_config, strict_serialization=strict_serialization,
+            secret_key=secret_key, backend_options=kwargs,
+        )  # fmt: skip
         self.worker: Worker | None = None
         self._opened = False
         # Opening is shared by every caller, whatever its loop or thread: the first one opens,
         # the others wait for it (so the backend is never initialized twice at once).
         self._open_lock = threading.Lock()
         self._opening: concurrent.futures.Future[None] | None = None
+
+    # -- configuration --------------------------------------------------------------------
+
+    @property
+    def config(self) -> OmniQConfig:
+        """The effective configuration; secrets are masked when it is printed.
+
+        Backend options are read back from the backends (e.g. SQLite's resolved
+        ``db_path``), so ``OmniQ.from_config(oq.config)`` builds the same setup.
+        """
+        return self._config
+
+    @classmethod
+    def from_config(cls, config: OmniQConfig) -> OmniQ:
+        """Create an instance from a configuration object.
+
+        Storage roles with the same backend type and options share one backend instance;
+        different ones get their own (e.g. the queue in SQLite, the results in memory). The
+        instance closes the backends it builds. See :mod:`omniq.config` for precedence.
+
+        Args:
+            config: The configuration (validated here).
+
+        Returns:
+            A new OmniQ instance.
+
+        Raises:
+            ConfigurationError: A bad setting; the message starts with its key path.
+        """
+        config = check_config(config)
+        instance = cls(
+            config.project_name, backend=build_backend(config), queues=queues_of(config),
+            worker_type=config.worker.type, worker_config=config.worker.config,
+            strict_serialization=config.strict_serialization, secret_key=config.secret_key,
+        )  # fmt: skip
+        instance._owns_backend = True
+        instance._config = msgspec.structs.replace(
+            instance._config, task_defaults=config.task_defaults, logging=config.logging
+        )
+        apply_logging(config.logging)
+        return instance
+
+    @classmethod
+    def from_config_dict(cls, config: Mapping[str, Any]) -> OmniQ:
+        """Create an instance from a configuration dictionary (shaped like the YAML file).
+
+        Args:
+            config: The settings, e.g. ``{"project_name": "p", "task_queue": {"type":
+                "sqlite", "config": {"queues": ["high", "low"]}}}``.
+
+        Returns:
+            A new OmniQ instance.
+
+        Raises:
+            ConfigurationError: Unknown key, bad type or value, named by its key path.
+        """
+        return cls.from_config(load_config_dict(config))
+
+    @classmethod
+    def from_config_file(
+        cls, config_path: str | Path, env_vars: bool = False, **kwargs: Any
+    ) -> OmniQ:
+        """Create an instance from a YAML file, the environment and overrides.
+
+        Precedence: defaults < file < ``OMNIQ_*`` environment variables < ``kwargs``.
+
+        Args:
+            config_path: The YAML file.
+            env_vars: Replace ``${VAR}`` and ``${VAR:-default}`` in the file's values.
+            **kwargs: Overrides: top-level keys (``project_name``, ``worker={...}``...) or
+                constructor names (``backend_type``, ``queues``, ``worker_type``,
+                ``worker_config``).
+
+        Returns:
+            A new OmniQ instance.
+
+        Raises:
+            ConfigurationError: Missing file, malformed YAML (with its line), unset
+                variable, or a bad setting; the message names the file and the key path.
+        """
+        return cls.from_config(load_config_file(config_path, env_vars, **kwargs))
+
+    @classmethod
+    def from_env(cls, prefix: str = "OMNIQ_") -> OmniQ:
+        """Create an instance from environment variables.
+
+        ``OMNIQ_PROJECT_NAME``, ``OMNIQ_TASK_QUEUE_TYPE``,
+        ``OMNIQ_TASK_QUEUE_CONFIG_QUEUES=high,medium,low``, ``OMNIQ_WORKER_CONFIG_MAX_WORKERS``
+        ... (see :mod:`omniq.config.env`); values get the configuration's types.
+
+        Args:
+            prefix: The prefix of the variable names.
+
+        Returns:
+            A new OmniQ instance.
+
+        Raises:
+            ConfigurationError: A bad or missing variable, named in the message.
+        """
+        return cls.from_config(load_config_env(prefix))
+
+    @classmethod
+    def from_backend(
+        cls,
+        backend: Backend,
+        result_store_backend: Backend | None = None,
+        event_store_backend: Backend | None = None,
+        worker_type: str | None = None,
+        worker_config: Mapping[str, Any] | None = None,
+        queues: Sequence[str] | None = None,
+        **kwargs: Any,
+    ) -> OmniQ:
+        """Create an instance on ready backends (which it does not close).
+
+        Args:
+            backend: The backend of the task queue (and of the other roles by default).
+            result_store_backend: The backend whose result storage to use.
+            event_store_backend: The backend whose event storage to use.
+            worker_type: Default worker type.
+            worker_config: Default worker options.
+            queues: Queue names in service order.
+            **kwargs: ``project_name`` (default: the backend's), ``strict_serialization``,
+                ``secret_key``.
+
+        Returns:
+            A new OmniQ instance.
+        """
+        project_name = kwargs.pop("project_name", None) or getattr(backend, "project_name", None)
+        if not isinstance(project_name, str) or not project_name:
+            raise ConfigurationError(f"backend {backend!r} has no project_name: pass one")
+        results = backend if result_store_backend is None else result_store_backend
+        events = backend if event_store_backend is None else event_store_backend
+        store = backend
+        if results is not backend or events is not backend:
+            store = MixedBackend(backend, results, events)
+        return cls(
+            project_name, backend=store, queues=queues, worker_type=worker_type,
+            worker_config=worker_config, **kwargs,
+        )  # fmt: skip
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -168,6 +322,11 @@ class OmniQ(ScheduleMethods):
     def event_store(self) -> EventStorage:
         """The event storage in use (available once the instance is open)."""
         return self._role(2, "event_store")  # type: ignore[no-any-return]
+
+    @property
+    def _dependencies(self) -> Dependencies:
+        """The dependency policy on this instance's store (available once open)."""
+        return Dependencies(self.task_queue, self.event_store, self._channel)
 
     def _role(self, index: int, name: str) -> Any:
         given = self._roles[index]
@@ -262,9 +421,10 @@ class OmniQ(ScheduleMethods):
         depends_on: Sequence[str] | None = None,
         callback: Callable[..., Any] | None = None,
         callback_args: Mapping[str, Any] | None = None,
-        max_retries: int = 3,
+        max_retries: int = DEFAULT_MAX_RETRIES,
         retry_delay: dt.timedelta | float | None = None,
         store_result: bool = True,
+        timeout: dt.timedelta | float | None = None,  # noqa: ASYNC109 - a task option
         **kwargs: Any,
     ) -> str:
         """Enqueue ``func(**func_args, **func_kwargs)`` and return the new task's id.
@@ -283,31 +443,60 @@ class OmniQ(ScheduleMethods):
             run_in: Do not run before this delay has passed (``timedelta`` or seconds).
             ttl: If not started within this long after it is due, the task expires unrun.
             result_ttl: Delete the result this long after it is stored.
-            depends_on: Planned; must be ``None`` for now.
-            callback: Planned; must be ``None`` for now.
-            callback_args: Planned; must be ``None`` for now.
+            depends_on: Ids of tasks that must all complete before this one runs. Until
+                then the task is ``waiting`` (not claimable); the last one to complete
+                releases it. A dependency already completed counts as done. If one fails for
+                good, expires or is cancelled (before or after this call), this task never
+                runs: it ends ``cancelled`` with an error naming that dependency, and so do
+                the tasks that depend on it in turn. ``ttl`` counts from ``run_at``,
+                including the wait for dependencies.
+            callback: Called by the worker after the task **completes**, as
+                ``callback(result, **callback_args)``: the task's return value as the only
+                positional argument, then ``callback_args`` as keyword arguments (so its
+                signature is e.g. ``def on_done(result, *, user_id): ...``; plain or
+                ``async def``). It is stored like ``func`` (by reference, or by value with
+                cloudpickle) and runs in the worker's executor once the result is durable,
+                even with ``store_result=False``. It does not run if the task fails, expires
+                or is cancelled. If it raises, the task stays ``completed`` with its result,
+                a ``callback_failed`` event records the error, and it is not retried.
+            callback_args: Keyword arguments for ``callback`` (requires ``callback``).
             max_retries: Retries after a failed attempt (0 = run once).
             retry_delay: Delay before a retry (``timedelta`` or seconds).
             store_result: Whether to store the result (the status is recorded either way).
+            timeout: Longest an attempt may run (``timedelta`` or seconds, > 0), counted
+                from the start of its body. An attempt running longer fails with
+                :class:`omniq.exceptions.TaskTimeoutError` and is retried per
+                ``max_retries``/``retry_delay``. What happens to the body: the ``async``
+                worker cancels a coroutine at its current ``await``; ``process_pool`` kills
+                the child process running it; ``gevent`` kills the greenlet. A plain function
+                in a thread (``thread_pool``, or a sync function under ``async``) cannot be
+                stopped, so the attempt is abandoned: the timeout is recorded at once while
+                the thread runs on to its end, unobserved, its result discarded, and its
+                worker slot stays taken until then (``max_workers`` is never exceeded).
             **kwargs: ``retry_backoff`` (multiplier per retry, >= 1, default 1) and
                 ``retry_max_delay`` (cap of the computed delay).
+
+        ``ttl``, ``result_ttl``, ``max_retries`` (default 3), ``retry_delay`` and the
+        ``retry_*`` keywords not given take the configured ``task_defaults``.
 
         Returns:
             The task id.
 
         Raises:
-            ConfigurationError: A bad argument, named in the message.
-            SerializationError: ``func`` or an argument cannot be stored.
+            ConfigurationError: A bad argument, named in the message; also a ``depends_on``
+                id that names no task (nothing is stored then), or a ``callback`` that is
+                not callable.
+            SerializationError: ``func``, ``callback`` or an argument cannot be stored.
         """
         options = TaskOptions.build(
             queue_name=queue_name, name=name, description=description, tags=tags,
             priority=priority, run_at=run_at, run_in=run_in, ttl=ttl, result_ttl=result_ttl,
             max_retries=max_retries, retry_delay=retry_delay, store_result=store_result,
-            extra={"depends_on": depends_on, "callback": callback,
-                   "callback_args": callback_args, **kwargs},
+            extra=kwargs, defaults=self._config.task_defaults, timeout=timeout,
+            depends_on=depends_on, callback=callback, callback_args=callback_args,
         )  # fmt: skip
         record = options.record(self.serializer, func, func_args, func_kwargs)
-        await self._store([record], options.queue_name)
+        await self._store([record], options.queue_name, options.depends_on)
         return record.id
 
     def enqueue(
@@ -327,9 +516,10 @@ class OmniQ(ScheduleMethods):
         depends_on: Sequence[str] | None = None,
         callback: Callable[..., Any] | None = None,
         callback_args: Mapping[str, Any] | None = None,
-        max_retries: int = 3,
+        max_retries: int = DEFAULT_MAX_RETRIES,
         retry_delay: dt.timedelta | float | None = None,
         store_result: bool = True,
+        timeout: dt.timedelta | float | None = None,
         **kwargs: Any,
     ) -> str:
         """Sync twin of :meth:`enqueue_async` (same arguments, same result)."""
@@ -337,7 +527,7 @@ class OmniQ(ScheduleMethods):
             self.enqueue_async(
                 func, func_args, func_kwargs, queue_name, name, description, tags, priority,
                 run_at, run_in, ttl, result_ttl, depends_on, callback, callback_args,
-                max_retries, retry_delay, store_result, **kwargs,
+                max_retries, retry_delay, store_result, timeout, **kwargs,
             )
         )  # fmt: skip
 
@@ -354,7 +544,8 @@ class OmniQ(ScheduleMethods):
         Args:
             func: The function to run.
             args_list: One ``func_args`` mapping per task.
-            **options: Any ``enqueue`` option except ``func_args`` (shared by every task).
+            **options: Any ``enqueue`` option except ``func_args`` (shared by every task),
+                including ``timeout``, ``depends_on``, ``callback`` and ``callback_args``.
 
         Returns:
             The task ids, in the order of ``args_list``.
@@ -363,12 +554,14 @@ class OmniQ(ScheduleMethods):
         if "func_args" in options:
             raise ConfigurationError("func_args was given to enqueue_many: use args_list")
         build_args = {key: options.pop(key, default) for key, default in _ENQUEUE_DEFAULTS.items()}
-        task_options = TaskOptions.build(**build_args, extra=options)
+        task_options = TaskOptions.build(
+            **build_args, extra=options, defaults=self._config.task_defaults
+        )
         records = [
             task_options.record(self.serializer, func, args, func_kwargs) for args in args_list
         ]
         if records:
-            await self._store(records, task_options.queue_name)
+            await self._store(records, task_options.queue_name, task_options.depends_on)
         return [record.id for record in records]
 
     def enqueue_many(
@@ -380,8 +573,11 @@ class OmniQ(ScheduleMethods):
         """Sync twin of :meth:`enqueue_many_async`."""
         return portal().call(self.enqueue_many_async(func, args_list, **options))
 
-    async def _store(self, records: list[Any], queue_name: str) -> None:
+    async def _store(
+        self, records: list[TaskRecord], queue_name: str, depends_on: Sequence[str] = ()
+    ) -> None:
         await self.open_async()
+        plan = await self._dependencies.plan(depends_on) if depends_on else None
         if queue_name not in self._queues:
             self._queues = self._service_order([*self._queues, queue_name])
             _log.info(
@@ -394,7 +590,16 @@ class OmniQ(ScheduleMethods):
         # share one commit. (An event can only be orphaned if the enqueue itself fails.)
         now = time.time()
         events = [TaskEvent(task_id=r.id, type=EventType.ENQUEUED, timestamp=now) for r in records]
+        if plan is not None:
+            events = _planned(records, events, plan, now)
         await asyncio.gather(self.task_queue.enqueue(records), self.event_store.append(events))
+        if plan is not None and plan.status is not TaskStatus.ENQUEUED:
+            if plan.status is TaskStatus.WAITING:
+                await self._dependencies.settle(plan.pending)
+            else:
+                for record in records:
+                    self._channel.notify_result(record.id)
+            return
         due = min(record.run_at for record in records)
         if due > now:
             self._channel.notify_tasks_at(due)
@@ -533,6 +738,68 @@ class OmniQ(ScheduleMethods):
         """Sync twin of :meth:`get_events_async`."""
         return portal().call(self.get_events_async(task_id))
 
+    # -- cancellation ---------------------------------------------------------------------
+
+    async def cancel_async(self, task_id: str) -> bool:
+        """Cancel a task: it will not produce a result.
+
+        * Not started yet (``waiting``, ``enqueued`` or ``retrying``, e.g. delayed or between
+          attempts): it becomes ``cancelled`` at once and never runs.
+        * Running (``executing``): it is marked ``cancel_requested``. Whatever its body
+          returns or raises is discarded and its worker records it ``cancelled``, never
+          ``completed`` or ``retrying``. The worker notices at once if it runs in this
+          process on the same store, otherwise at its next lease renewal (every
+          ``lease_duration / 3`` seconds) or when the body ends, whichever comes first.
+          What happens to the body depends on the worker type:
+
+          - ``async`` worker, coroutine function: interrupted (``asyncio.CancelledError`` is
+            raised at its current ``await``).
+          - ``process_pool``: the child process running it is killed. ``gevent``: the
+            greenlet is killed.
+          - ``thread_pool`` worker, or a plain function under the ``async`` worker: a thread
+            cannot be interrupted, so the body runs on to its end, unobserved, and its
+            result is discarded; its worker slot stays taken until then.
+
+        * Final (completed, failed, expired or already cancelled): nothing changes.
+
+        Tasks that depend on the cancelled task are cancelled too, transitively. A
+        ``cancelled`` event is written when the task becomes ``cancelled``, and
+        :meth:`get_result` of a cancelled task raises :class:`TaskCancelledError`.
+
+        Args:
+            task_id: The id ``enqueue`` returned.
+
+        Returns:
+            ``True`` if the task is cancelled (or will be, once its worker notices);
+            ``False`` if it had already finished.
+
+        Raises:
+            TaskNotFoundError: No task has this id.
+        """
+        _check_task_id(task_id)
+        await self.open_async()
+        now = time.time()
+        before = await self.task_queue.cancel(task_id, now, _CANCELLED_ERROR)
+        if before is None:
+            raise TaskNotFoundError(task_id)
+        if before.is_final:
+            return False
+        if before is TaskStatus.EXECUTING:
+            self._channel.notify_cancel()
+        else:
+            await self.event_store.append([
+                TaskEvent(task_id=task_id, type=EventType.CANCELLED, timestamp=now,
+                          error=f"{_CANCELLED_ERROR.type}: {_CANCELLED_ERROR.message}",
+                          detail=f"cancelled while {before.value}, before it ran")
+            ])  # fmt: skip
+            self._channel.notify_result(task_id)
+        await self._dependencies.cancel_dependents(task_id, TaskStatus.CANCELLED)
+        return True
+
+    def cancel(self, task_id: str) -> bool:
+        """Sync twin of :meth:`cancel_async`."""
+        return portal().call(self.cancel_async(task_id))
+
     # -- workers --------------------------------------------------------------------------
 
     async def start_worker_async(
@@ -648,11 +915,40 @@ class OmniQ(ScheduleMethods):
         return f"OmniQ(project_name={self.project_name!r}, backend={store!r})"
 
 
+#: The error recorded on a task cancelled by :meth:`OmniQ.cancel`.
+_CANCELLED_ERROR = TaskError(
+    type="omniq.exceptions.TaskCancelledError", message="cancelled on request"
+)
+
 _ENQUEUE_DEFAULTS: dict[str, Any] = {
     "queue_name": DEFAULT_QUEUE, "name": None, "description": None, "tags": None,
     "priority": 0, "run_at": None, "run_in": None, "ttl": None, "result_ttl": None,
-    "max_retries": 3, "retry_delay": None, "store_result": True,
+    "max_retries": DEFAULT_MAX_RETRIES, "retry_delay": None, "store_result": True, "timeout": None,
+    "depends_on": None, "callback": None, "callback_args": None,
 }  # fmt: skip
+
+
+def _planned(
+    records: list[TaskRecord], events: list[TaskEvent], plan: DependencyPlan, now: float
+) -> list[TaskEvent]:
+    """Apply a dependency plan to new records; return their events (``cancelled`` added)."""
+    if plan.status is TaskStatus.ENQUEUED:
+        return events
+    for record in records:
+        record.status = plan.status
+        record.error = plan.error
+        if plan.status is TaskStatus.CANCELLED:
+            record.finished_at = now
+    if plan.status is TaskStatus.WAITING:
+        detail = f"waiting for {len(plan.pending)} of its {len(records[0].depends_on)} dependencies"
+        return [msgspec.structs.replace(event, detail=detail) for event in events]
+    error = None if plan.error is None else f"{plan.error.type}: {plan.error.message}"
+    cancelled = [
+        TaskEvent(task_id=record.id, type=EventType.CANCELLED, timestamp=now, error=error,
+                  detail="a task it depends on will never complete")
+        for record in records
+    ]  # fmt: skip
+    return events + cancelled
 
 
 def _queue_list(queues: Sequence[str] | None) -> list[str]:
