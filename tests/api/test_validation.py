@@ -24,7 +24,6 @@ NOW = dt.datetime.now(dt.UTC)
         ({"backend_type": "postgres"}, "planned"),
         ({"backend_type": "redis"}, "planned"),
         ({"backend_type": "memory", "worker_type": "celery"}, "'celery'"),
-        ({"backend_type": "memory", "worker_type": "process_pool"}, "planned"),
         ({"backend_type": "memory", "worker_config": {"threads": 4}}, "'threads'"),
         ({"backend_type": "memory", "worker_config": {"max_workers": 0}}, "max_workers 0"),
         ({"backend_type": "memory", "queues": ["ok", "not ok"]}, "'not ok'"),
@@ -84,9 +83,15 @@ def test_bad_project_name() -> None:
         ({"retry_backoff": 0.5}, "0.5"),
         ({"colour": "blue"}, "'colour'"),
         ({"func_args": {"x": 1}, "func_kwargs": {"x": 2}}, "'x'"),
-        ({"depends_on": ["some-task"]}, "planned"),
-        ({"callback": print}, "planned"),
-        ({"callback_args": {"a": 1}}, "planned"),
+        ({"depends_on": ["some-task"]}, "'some-task', but no task has this id"),
+        ({"depends_on": "some-task"}, "expected a list of task ids"),
+        ({"depends_on": [3]}, "depends_on item 3"),
+        ({"callback": 42}, "callback 42 is not callable"),
+        ({"callback_args": {"a": 1}}, "without a callback"),
+        ({"callback": print, "callback_args": [1]}, "callback_args [1]"),
+        ({"timeout": 0}, "timeout 0"),
+        ({"timeout": -1.5}, "timeout -1.5"),
+        ({"timeout": "10s"}, "timeout '10s'"),
     ],
 )
 def test_bad_enqueue_arguments(oq: OmniQ, options: dict[str, Any], expected: str) -> None:
@@ -102,16 +107,19 @@ def test_run_at_and_run_in_message(oq: OmniQ) -> None:
         oq.enqueue(func=tasks.add_numbers, run_at=NOW, run_in=dt.timedelta(seconds=5))
 
 
-def test_depends_on_is_a_clear_planned_error(oq: OmniQ) -> None:
-    with pytest.raises(ConfigurationError, match="depends_on is planned but not available yet"):
-        oq.enqueue(func=tasks.add_numbers, depends_on=["abc"])
+def test_an_unknown_dependency_is_a_clear_error(oq: OmniQ) -> None:
+    known = oq.enqueue(func=tasks.add_numbers, func_args={"x": 1, "y": 2})
+    with pytest.raises(ConfigurationError, match="depends_on names 'abc', but no task has"):
+        oq.enqueue(func=tasks.add_numbers, depends_on=[known, "abc"])
+    with pytest.raises(ConfigurationError, match="no task has this id"):
+        oq.enqueue_many(tasks.add_numbers, [{"x": 1, "y": 2}], depends_on=["abc"])
 
 
 @pytest.mark.parametrize(
     ("options", "expected"),
     [
         ({"worker_type": "celery"}, "'celery'"),
-        ({"worker_type": "gevent"}, "planned"),
+        ({"worker_type": "gevent"}, "gevent_main"),
         ({"worker_config": {"threads": 4}}, "'threads'"),
         ({"worker_config": ["max_workers", 4]}, "['max_workers', 4]"),
         ({"max_workers": 0}, "max_workers 0"),

@@ -35,7 +35,7 @@ from omniq.serialization import Serializer
 from omniq.storage.interfaces import Backend, EventStorage, ResultStorage, TaskQueue
 from omniq.storage.records import TaskRecord
 from omniq.workers.completions import CompletionBatcher
-from omniq.workers.config import WorkerOptions, create_executor
+from omniq.workers.config import WorkerOptions, check_worker_type, create_executor
 from omniq.workers.lifecycle import TaskRunner
 from omniq.workers.worker import Worker, new_worker_id
 
@@ -68,7 +68,8 @@ class OmniQ(ScheduleMethods):
             served, last unless listed. Enqueueing to an unlisted queue declares it (served
             after the listed ones, in order of first use) in this instance.
         worker_type: Default worker type for :meth:`start_worker`: ``"thread_pool"``
-            (default) or ``"async"``.
+            (default), ``"async"``, ``"process_pool"`` or ``"gevent"`` (the last one only in
+            a process started by ``python -m omniq.workers.gevent_main``).
         worker_config: Default worker options (see :class:`omniq.workers.WorkerOptions`).
         strict_serialization: Refuse pickle in both directions (see
             :mod:`omniq.serialization`).
@@ -128,7 +129,7 @@ class OmniQ(ScheduleMethods):
         self._declared_queues = _queue_list(queues)
         self._queues = self._service_order([])
         if worker_type is not None:
-            create_executor(worker_type, 1).shutdown()  # validates the name now
+            check_worker_type(worker_type)
         self.worker_type = worker_type or "thread_pool"
         self.worker_config = dict(worker_config or {})
         WorkerOptions.from_mapping(self.worker_config)
@@ -458,7 +459,10 @@ class OmniQ(ScheduleMethods):
                 cloudpickle) and runs in the worker's executor once the result is durable,
                 even with ``store_result=False``. It does not run if the task fails, expires
                 or is cancelled. If it raises, the task stays ``completed`` with its result,
-                a ``callback_failed`` event records the error, and it is not retried.
+                a ``callback_failed`` event records the error, and it is not retried: it
+                runs at most once (a worker that dies, or is stopped past its grace period,
+                between storing the result and running the callback skips it). It has no
+                timeout and takes one of the worker's slots while it runs.
             callback_args: Keyword arguments for ``callback`` (requires ``callback``).
             max_retries: Retries after a failed attempt (0 = run once).
             retry_delay: Delay before a retry (``timedelta`` or seconds).
@@ -811,7 +815,8 @@ class OmniQ(ScheduleMethods):
         """Start a worker in this process, on the running event loop.
 
         Args:
-            worker_type: ``"thread_pool"`` or ``"async"`` (default: the instance's).
+            worker_type: ``"thread_pool"``, ``"async"``, ``"process_pool"`` or ``"gevent"``
+                (default: the instance's).
             worker_config: Worker options, e.g. ``{"max_workers": 4}``.
             **options: The same options as keywords, e.g. ``max_workers=4``; they win over
                 ``worker_config``.

@@ -6,15 +6,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from omniq.exceptions import ConfigurationError
+from omniq.exceptions import ConfigurationError, MissingDependencyError
 from omniq.workers.executors import AsyncExecutor, TaskExecutor, ThreadPoolTaskExecutor
 
 __all__ = ["PLANNED_WORKER_TYPES", "WORKER_TYPES", "WorkerOptions", "create_executor"]
 
 #: Worker types that can be started today.
-WORKER_TYPES = ("async", "thread_pool")
+WORKER_TYPES: tuple[str, ...] = ("async", "thread_pool", "process_pool", "gevent")
 #: Worker types named by the documentation that are not built yet.
-PLANNED_WORKER_TYPES = ("process_pool", "gevent")
+PLANNED_WORKER_TYPES: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,16 +79,53 @@ class WorkerOptions:
         )
 
 
+def check_worker_type(worker_type: object) -> str:
+    """Return ``worker_type`` if it names a worker type, else raise naming the allowed ones.
+
+    Only the name is checked: whether the type can run here (e.g. gevent needs its extra
+    and a patched process) is checked when a worker starts, so a process that only
+    enqueues may name any type.
+    """
+    if not isinstance(worker_type, str) or worker_type not in WORKER_TYPES:
+        allowed = ", ".join(repr(name) for name in WORKER_TYPES)
+        raise ConfigurationError(f"worker_type {worker_type!r} is not one of {allowed}")
+    return worker_type
+
+
 def create_executor(worker_type: str, max_workers: int) -> TaskExecutor:
     """Build the executor of a worker type.
 
+    Args:
+        worker_type: ``"thread_pool"``, ``"async"``, ``"process_pool"`` or ``"gevent"``.
+        max_workers: Bodies run at once (threads, child processes or greenlets).
+
     Raises:
-        ConfigurationError: Unknown or not yet available worker type.
+        ConfigurationError: Unknown or not yet available worker type, or ``"gevent"`` in a
+            process that gevent has not monkey-patched (the message says how to run it).
+        MissingDependencyError: ``"gevent"`` without gevent installed.
     """
     if worker_type == "thread_pool":
         return ThreadPoolTaskExecutor(max_workers)
     if worker_type == "async":
         return AsyncExecutor(max_workers)
+    if worker_type == "process_pool":
+        from omniq.workers.process_pool import ProcessPoolTaskExecutor
+
+        return ProcessPoolTaskExecutor(max_workers)
+    if worker_type == "gevent":
+        try:
+            from omniq.workers.gevent_pool import GeventTaskExecutor, check_monkey_patched
+        except ImportError as exc:
+            if exc.name not in ("gevent", "greenlet") and not str(exc.name).startswith(
+                ("gevent.", "greenlet.")
+            ):
+                raise
+            raise MissingDependencyError(
+                "worker_type 'gevent' needs gevent, which is not installed: "
+                "pip install 'omniq[gevent]'"
+            ) from exc
+        check_monkey_patched()
+        return GeventTaskExecutor(max_workers)
     allowed = ", ".join(repr(name) for name in WORKER_TYPES)
     if worker_type in PLANNED_WORKER_TYPES:
         raise ConfigurationError(
