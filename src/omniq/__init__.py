@@ -20,6 +20,7 @@ from omniq.exceptions import (
     TaskExpiredError,
     TaskFailedError,
     TaskNotFoundError,
+    TaskTimeoutError,
     TimeoutError,
 )
 from omniq.models import EventType, Task, TaskEvent, TaskStatus
@@ -39,6 +40,7 @@ __all__ = [
     "TaskFailedError",
     "TaskNotFoundError",
     "TaskStatus",
+    "TaskTimeoutError",
     "TimeoutError",
     "__version__",
 ]

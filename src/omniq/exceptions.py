@@ -15,6 +15,7 @@ library raises on purpose. The tree, by layer::
     ├── TaskFailedError             the task failed for good; carries the remote error
     ├── TaskExpiredError            the task's ttl passed before it started
     ├── TaskCancelledError          the task was cancelled before it produced a result
+    ├── TaskTimeoutError            an attempt ran longer than the task's timeout (retried)
     ├── ResultExpiredError          the task completed but its result_ttl passed (also KeyError)
     ├── TimeoutError                waiting for a result took too long (also the builtin)
     └── WorkerError                 a worker could not be started or stopped
@@ -38,6 +39,7 @@ __all__ = [
     "TaskExpiredError",
     "TaskFailedError",
     "TaskNotFoundError",
+    "TaskTimeoutError",
     "TimeoutError",
     "WorkerError",
 ]
@@ -127,6 +129,15 @@ class TaskCancelledError(OmniQError):
     def __init__(self, task_id: str) -> None:
         super().__init__(f"task {task_id!r} was cancelled")
         self.task_id = task_id
+
+
+class TaskTimeoutError(OmniQError):
+    """An attempt ran longer than the task's ``timeout``.
+
+    Raised in the worker, never by ``get_result`` directly: the attempt fails with this error
+    and is retried per the task's retry policy; once no retries are left, ``get_result``
+    raises :class:`TaskFailedError` with ``error_type`` ``"omniq.exceptions.TaskTimeoutError"``.
+    """
 
 
 class ResultExpiredError(OmniQError, KeyError):

@@ -29,6 +29,7 @@ class Channel:
             str, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]
         ] = defaultdict(set)
         self._due_times: list[float] = []  # sorted epoch times when tasks become due
+        self._cancel_listeners: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
 
     def add_task_listener(self, event: asyncio.Event) -> None:
         """Set ``event`` (on the running loop) whenever tasks are enqueued or become due."""
@@ -44,6 +45,25 @@ class Channel:
         """Wake every task listener."""
         with self._lock:
             listeners = list(self._task_listeners)
+        for loop, event in listeners:
+            _set_threadsafe(loop, event)
+
+    def add_cancel_listener(self, event: asyncio.Event) -> None:
+        """Set ``event`` (on the running loop) whenever a running task's cancel is requested."""
+        with self._lock:
+            self._cancel_listeners.add((asyncio.get_running_loop(), event))
+
+    def remove_cancel_listener(self, event: asyncio.Event) -> None:
+        """Stop setting ``event``."""
+        with self._lock:
+            self._cancel_listeners = {
+                item for item in self._cancel_listeners if item[1] is not event
+            }
+
+    def notify_cancel(self) -> None:
+        """Wake every cancel listener (workers then look for tasks to interrupt)."""
+        with self._lock:
+            listeners = list(self._cancel_listeners)
         for loop, event in listeners:
             _set_threadsafe(loop, event)
 

@@ -28,7 +28,7 @@ from omniq.core.results import PENDING, read_outcome
 from omniq.core.schedule_api import ScheduleMethods
 from omniq.core.task_builder import DEFAULT_MAX_RETRIES, TaskOptions, task_from_record
 from omniq.exceptions import ConfigurationError, TaskNotFoundError, TimeoutError, WorkerError
-from omniq.models.config import OmniQConfig
+from omniq.models.config import OmniQConfig, TaskDefaultsConfig
 from omniq.models.event import EventType, TaskEvent
 from omniq.models.task import Task, TaskError, TaskStatus
 from omniq.serialization import Serializer
@@ -577,19 +577,28 @@ class OmniQ(ScheduleMethods):
         """Sync twin of :meth:`enqueue_many_async`."""
         return portal().call(self.enqueue_many_async(func, args_list, **options))
 
+    def _task_defaults(self) -> TaskDefaultsConfig:
+        """Defaults of the configuration for options an enqueue or schedule call omits."""
+        return self._config.task_defaults
+
+    def _declare_queue(self, queue_name: str) -> None:
+        """Serve an undeclared queue in this instance, after the declared ones."""
+        if queue_name in self._queues:
+            return
+        self._queues = self._service_order([*self._queues, queue_name])
+        _log.info(
+            "queue %r was not declared: declared it in this instance (served after %s); "
+            "workers of other processes serve it only if they declare it",
+            queue_name,
+            ", ".join(repr(name) for name in self._queues[:-1]),
+        )
+
     async def _store(
         self, records: list[TaskRecord], queue_name: str, depends_on: Sequence[str] = ()
     ) -> None:
         await self.open_async()
         plan = await self._dependencies.plan(depends_on) if depends_on else None
-        if queue_name not in self._queues:
-            self._queues = self._service_order([*self._queues, queue_name])
-            _log.info(
-                "queue %r was not declared: declared it in this instance (served after %s); "
-                "workers of other processes serve it only if they declare it",
-                queue_name,
-                ", ".join(repr(name) for name in self._queues[:-1]),
-            )
+        self._declare_queue(queue_name)
         # The tasks and their "enqueued" events are written concurrently: on SQLite they
         # share one commit. (An event can only be orphaned if the enqueue itself fails.)
         now = time.time()

@@ -23,8 +23,9 @@ from omniq.core.schedules import (
     spec_from_options,
     view,
 )
-from omniq.core.task_builder import TaskOptions
+from omniq.core.task_builder import DEFAULT_MAX_RETRIES, TaskOptions
 from omniq.exceptions import ConfigurationError, ScheduleNotFoundError, TimeoutError
+from omniq.models.config import TaskDefaultsConfig
 from omniq.models.schedule import Schedule, ScheduleStatus, ScheduleType
 from omniq.serialization import Serializer
 from omniq.storage.interfaces import ResultStorage, TaskQueue
@@ -60,6 +61,12 @@ class ScheduleMethods:
     def _refuse_on_worker_loop(self, method: str) -> None:  # pragma: no cover - see OmniQ
         raise NotImplementedError
 
+    def _declare_queue(self, queue_name: str) -> None:  # pragma: no cover - see OmniQ
+        raise NotImplementedError
+
+    def _task_defaults(self) -> TaskDefaultsConfig | None:  # pragma: no cover - see OmniQ
+        raise NotImplementedError
+
     async def _wait_for_task(  # pragma: no cover - provided by OmniQ
         self, task_id: str, wait_limit: float | None, poll_interval: float
     ) -> Any:
@@ -85,7 +92,7 @@ class ScheduleMethods:
         depends_on: Sequence[str] | None = None,
         callback: Callable[..., Any] | None = None,
         callback_args: Mapping[str, Any] | None = None,
-        max_retries: int = 3,
+        max_retries: int = DEFAULT_MAX_RETRIES,
         retry_delay: dt.timedelta | float | None = None,
         store_result: bool = True,
         **kwargs: Any,
@@ -156,6 +163,7 @@ class ScheduleMethods:
             max_retries=max_retries, retry_delay=retry_delay, store_result=store_result,
             extra={key: kwargs[key] for key in ("retry_backoff", "retry_max_delay")
                    if key in kwargs},
+            defaults=self._task_defaults(),
         )  # fmt: skip
         check.check_callable(func)
         args = check.check_kwargs_mapping(func_args, "func_args")
@@ -172,6 +180,7 @@ class ScheduleMethods:
             next_run_at=first, max_runs=max_runs, created_at=now,
         )  # fmt: skip
         await self.open_async()
+        self._declare_queue(options.queue_name)
         await self.task_queue.add_schedule(record)
         self._channel.notify_tasks_at(first)
         return record.id
@@ -196,7 +205,7 @@ class ScheduleMethods:
         depends_on: Sequence[str] | None = None,
         callback: Callable[..., Any] | None = None,
         callback_args: Mapping[str, Any] | None = None,
-        max_retries: int = 3,
+        max_retries: int = DEFAULT_MAX_RETRIES,
         retry_delay: dt.timedelta | float | None = None,
         store_result: bool = True,
         **kwargs: Any,

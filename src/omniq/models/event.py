@@ -21,6 +21,7 @@ class EventType(StrEnum):
     EXPIRED = "expired"
     CANCELLED = "cancelled"
     RELEASED = "released"
+    CALLBACK_FAILED = "callback_failed"
 
 
 class TaskEvent(msgspec.Struct, frozen=True, kw_only=True):
@@ -31,7 +32,8 @@ class TaskEvent(msgspec.Struct, frozen=True, kw_only=True):
         type: What happened.
         timestamp: When, as seconds since the epoch (UTC).
         worker_id: The worker involved, if any.
-        error: Error text for ``failed``/``retrying``/``expired`` events, else ``None``.
+        error: Error text for ``failed``/``retrying``/``expired``/``cancelled``/
+            ``callback_failed`` events, else ``None``.
         detail: Extra context (e.g. ``"attempt 2 of 4"``), else ``None``.
     """
 

@@ -76,6 +76,10 @@ class Task(msgspec.Struct, frozen=True, kw_only=True):
         max_retries: How many retries it may have.
         worker_id: The worker that ran (or runs) the latest attempt.
         error: The latest error, or ``None``.
+        depends_on: Ids of the tasks that must complete before this one runs.
+        timeout: Seconds an attempt may run before it fails with a timeout, or ``None``.
+        cancel_requested: A cancellation was requested while the task was executing (it
+            ends ``cancelled`` once its worker notices).
     """
 
     id: str
@@ -97,3 +101,6 @@ class Task(msgspec.Struct, frozen=True, kw_only=True):
     max_retries: int
     worker_id: str | None
     error: TaskError | None
+    depends_on: list[str] = msgspec.field(default_factory=list)
+    timeout: float | None = None
+    cancel_requested: bool = False

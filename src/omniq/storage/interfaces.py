@@ -15,7 +15,17 @@ from omniq.models.schedule import ScheduleStatus
 from omniq.models.task import TaskError, TaskStatus
 from omniq.storage.records import ResultRecord, ScheduleRecord, TaskRecord
 
-__all__ = ["Backend", "EventStorage", "ResultStorage", "TaskQueue"]
+__all__ = ["Backend", "EventStorage", "ResultStorage", "TaskQueue", "share_write_order"]
+
+
+def share_write_order(first: object, second: object) -> bool:
+    """Whether two stores apply writes in the order they are issued, across both.
+
+    True when both have the same non-``None`` optional ``write_order`` attribute (e.g. the
+    stores of one SQLite backend, which share one writer thread).
+    """
+    order = getattr(first, "write_order", None)
+    return order is not None and order is getattr(second, "write_order", None)
 
 
 @runtime_checkable
@@ -249,13 +259,17 @@ class TaskQueue(Protocol):
         next_run_at: float | None,
         status: ScheduleStatus,
         task: TaskRecord,
+        events: Sequence[TaskEvent] = (),
     ) -> bool:
         """Fire one due run, exactly once among all workers.
 
         Atomically: if the schedule is still ``active`` with ``next_run_at ==
         expected_next_run_at``, set ``next_run_at`` and ``status``, add one to ``run_count``,
-        set ``last_run_at = task.created_at`` and enqueue ``task``; otherwise change nothing
-        (another worker fired this run first).
+        set ``last_run_at = task.created_at``, enqueue ``task`` and append ``events`` to the
+        backend's event store; otherwise change nothing (another worker fired this run
+        first). Callers pass ``events`` only when the event store shares this task queue's
+        ``write_order`` (same backend), so the run's ``enqueued`` event can never follow
+        its claim.
 
         Returns:
             Whether this call fired the run.

@@ -4,7 +4,9 @@ Each completed task needs its result stored, its status set and a ``completed`` 
 written. Done one task at a time that is three writes per task; the batcher instead
 collects every completion that arrives while the previous batch is being written and writes
 the next batch with three writes in all, in the order that keeps crashes safe: results first
-(a task is never ``completed`` without its result), then statuses, then events.
+(a task is never ``completed`` without its result), then statuses, then events. The waiting
+dependents of the batch are released right after the statuses (in the same write order on
+SQLite, usually the same commit), and this process's workers are woken for them.
 """
 
 from __future__ import annotations
@@ -12,19 +14,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
+from typing import Any
 
+from omniq.core.dependencies import Dependencies
 from omniq.core.notify import Channel
 from omniq.models.event import EventType, TaskEvent
-from omniq.storage.interfaces import EventStorage, ResultStorage, TaskQueue
+from omniq.storage.interfaces import EventStorage, ResultStorage, TaskQueue, share_write_order
 from omniq.storage.records import ResultRecord, TaskRecord
 
 __all__ = ["CompletionBatcher"]
 
-
-def _same_write_order(first: object, second: object) -> bool:
-    order = getattr(first, "write_order", None)
-    return order is not None and order is getattr(second, "write_order", None)
 
 _log = logging.getLogger("omniq.worker")
 
@@ -103,26 +104,38 @@ class CompletionBatcher:
             if item.payload is not None
         ]
         ids = [item.record.id for item in batch]
-        completing = self.task_queue.complete_many(ids, self.worker_id, now)
-        if not results:
-            completed = await completing
-        elif _same_write_order(self.result_store, self.task_queue):
-            # Issued in order on one writer: results land before (or with) the statuses,
-            # usually in the same commit.
-            _, completed = await asyncio.gather(self.result_store.put_many(results), completing)
-        else:
+        # Issued in order on one writer (SQLite), results land before (or with) the statuses,
+        # and the waiting dependents are released right after them, usually all in the same
+        # commit: a crash cannot leave a completed task whose dependents stay waiting.
+        steps: list[Awaitable[Any]] = []
+        if results and share_write_order(self.result_store, self.task_queue):
+            steps.append(self.result_store.put_many(results))
+        elif results:
             await self.result_store.put_many(results)
-            completed = await completing
+        steps.append(self.task_queue.complete_many(ids, self.worker_id, now))
+        release_in_order = share_write_order(self.task_queue, self.task_queue)
+        if release_in_order:
+            steps.append(self.task_queue.release_dependents(ids))  # only completed ones count
+        outcomes = await asyncio.gather(*steps)
+        completed: list[str] = outcomes[-2] if release_in_order else outcomes[-1]
         owned = set(completed)
         lost = [task_id for task_id in ids if task_id not in owned]
-        if lost:
-            _log.warning("lease lost for %s: their completed outcome was discarded", lost)
+        if lost:  # the runner tells a requested cancellation from a lost lease, and logs
+            _log.debug("not recorded completed (lease lost or cancel requested): %s", lost)
         events = [
             TaskEvent(task_id=task_id, type=EventType.COMPLETED, timestamp=now,
                       worker_id=self.worker_id)
             for task_id in ids
             if task_id in owned
         ]  # fmt: skip
+        dependencies = Dependencies(self.task_queue, self.event_store, self.channel, self.worker_id)
+        releasing: Awaitable[object]
+        if release_in_order:
+            releasing = dependencies.announce_released(outcomes[-1])
+        else:
+            releasing = dependencies.release([event.task_id for event in events])
         if events:
-            await self.event_store.append(events)
+            await asyncio.gather(self.event_store.append(events), releasing)
+        else:
+            await releasing
         return owned

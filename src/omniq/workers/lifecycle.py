@@ -1,19 +1,22 @@
 """What happens to one claimed task: the policy every worker type shares.
 
-Expiry, the attempt limit, running the body through an executor, storing the result, retries
-with backoff, and the lifecycle events: all decided here, once, for every backend.
+Expiry, the attempt limit, running the body through an executor (with its timeout), storing
+the result, retries with backoff, cancellation, releasing or cancelling dependents, the
+completion callback, and the lifecycle events: all decided here, once, for every backend.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 import traceback
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import NamedTuple
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
+from omniq.core.dependencies import Dependencies
 from omniq.core.notify import Channel
 from omniq.core.retry import retry_delay, should_retry
 from omniq.exceptions import SerializationError
@@ -38,6 +41,13 @@ def error_from_exception(exc: BaseException) -> TaskError:
         message=str(exc),
         traceback="".join(traceback.format_exception(exc)),
     )
+
+
+#: The error of a task whose cancellation was requested while it ran.
+_CANCELLED_RUNNING = TaskError(
+    type="omniq.exceptions.TaskCancelledError",
+    message="cancelled on request while executing; its outcome was discarded",
+)
 
 
 class _Refusal(NamedTuple):
@@ -70,9 +80,39 @@ class TaskRunner:
     executor: TaskExecutor
     worker_id: str
     completions: CompletionBatcher
+    # id -> the running body (None until it starts) of every attempt in progress here
+    _bodies: dict[str, asyncio.Future[Any] | None] = field(default_factory=dict, init=False)
+    _interrupted: set[str] = field(default_factory=set, init=False)
+
+    @property
+    def dependencies(self) -> Dependencies:
+        """The dependency policy, acting as this worker."""
+        return Dependencies(self.task_queue, self.event_store, self.channel, self.worker_id)
+
+    def interrupt(self, task_id: str) -> bool:
+        """Stop waiting for a running body whose cancellation was requested.
+
+        The body is cancelled through the executor (a coroutine is interrupted, a thread is
+        abandoned and runs on unobserved) and :meth:`run` records the task ``cancelled``.
+
+        Returns:
+            Whether a body of that task was running (or waiting for a slot) here.
+        """
+        if task_id not in self._bodies:
+            return False
+        body = self._bodies[task_id]
+        if body is not None and body.done():
+            return False  # too late: its outcome is being recorded
+        self._interrupted.add(task_id)
+        if body is not None:
+            body.cancel()
+        return True
 
     def refusal(self, record: TaskRecord, now: float) -> _Refusal | None:
-        """Why a claimed task must not run (expired, or too many lost attempts), or ``None``."""
+        """Why a claimed task must not run (cancelled, expired, too many lost attempts)."""
+        if record.cancel_requested:
+            detail = "cancellation requested before this attempt started"
+            return _Refusal(TaskStatus.CANCELLED, EventType.CANCELLED, _CANCELLED_RUNNING, detail)
         # ttl bounds the wait for the first start only: a retry of a task that started in
         # time is not expired (``attempts`` is 1 on the first claim).
         if record.expires_at is not None and record.expires_at < now and record.attempts <= 1:
@@ -103,7 +143,7 @@ class TaskRunner:
         body_done: Callable[[], None] | None = None,
         started: Awaitable[None] | None = None,
     ) -> None:
-        """Take one claimed task to its next state: completed, retrying, failed or expired.
+        """Take one claimed task to its next state: completed, retrying or a final one.
 
         Args:
             record: The claimed task.
@@ -132,18 +172,50 @@ class TaskRunner:
                 "the call could not be loaded",
             )
             return
+        self._bodies[record.id] = None  # from here on, interrupt() can reach this attempt
+        try:
+            await self._attempt(record, func, {**args, **kwargs}, started_task, body_done)
+        finally:
+            self._bodies.pop(record.id, None)
+            self._interrupted.discard(record.id)
+
+    async def _attempt(
+        self,
+        record: TaskRecord,
+        func: Callable[..., Any],
+        kwargs: dict[str, Any],
+        started_task: asyncio.Future[None],
+        body_done: Callable[[], None] | None,
+    ) -> None:
+        """Run the body through the executor (with the task's timeout) and record the outcome."""
         # The body starts once its "executing" event is durable: a crash mid-body never
         # leaves a task whose events stop at "enqueued".
         await started_task
+        # The body runs as its own future so that a requested cancellation can interrupt it
+        # (see interrupt) without cancelling this coroutine, which then records the outcome.
+        body = asyncio.ensure_future(self.executor.run(func, kwargs, record.timeout))
+        self._bodies[record.id] = body
+        if record.id in self._interrupted:  # requested while its start event was written
+            body.cancel()
         try:
-            value = await self.executor.run(func, {**args, **kwargs})
+            value = await body
             if body_done is not None:
                 body_done()
-        except asyncio.CancelledError:
-            await asyncio.shield(started_task)
-            raise
+        except asyncio.CancelledError as exc:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():  # the worker is stopping
+                await asyncio.shield(started_task)
+                raise
+            if body_done is not None:
+                body_done()
+            if record.id in self._interrupted:
+                await self._cancelled(record, "its body was interrupted (or abandoned)")
+            else:  # the body itself raised CancelledError
+                await self._failed(record, error_from_exception(exc))
+            return
         # BaseException: a body calling sys.exit() (SystemExit) must fail the task, not escape
         # into the event loop, where it would kill the loop thread that runs every sync call.
+        # A timeout arrives here too, as TaskTimeoutError: the attempt failed and may be retried.
         except BaseException as exc:
             if body_done is not None:
                 body_done()
@@ -168,7 +240,27 @@ class TaskRunner:
                 )
                 return
         if not await self.completions.complete(record, payload):
-            _log.warning("task %s: lease lost, its completed outcome was discarded", record.id)
+            await self._discarded(record, "completed", stored_result=payload is not None)
+            return
+        if record.callback is not None:
+            await self._run_callback(record, value)
+
+    async def _run_callback(self, record: TaskRecord, value: object) -> None:
+        """Call ``callback(value, **callback_args)``; a failure is an event, never retried."""
+        try:
+            callback, args, kwargs = self.serializer.load_call(record.callback or b"")
+            await self.executor.run(functools.partial(callback, value), {**args, **kwargs})
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # as for bodies: SystemExit must not reach the loop
+            error = error_from_exception(exc)
+            _log.warning("task %s: its callback failed: %s: %s", record.id, error.type,
+                         error.message)  # fmt: skip
+            detail = "the task stays completed with its result; callbacks are not retried"
+            await self.event_store.append([
+                self._event(record, EventType.CALLBACK_FAILED, time.time(), error=error,
+                            detail=detail)
+            ])  # fmt: skip
 
     async def _failed(self, record: TaskRecord, error: TaskError) -> None:
         if not should_retry(record):
@@ -178,7 +270,7 @@ class TaskRunner:
         delay = retry_delay(record)
         now = time.time()
         if not await self.task_queue.retry_later(record.id, self.worker_id, now + delay, error):
-            _log.warning("task %s: lease lost before its retry could be scheduled", record.id)
+            await self._discarded(record, "retrying", stored_result=False)
             return
         detail = f"retry {record.retry_count + 1} of {record.max_retries} in {delay:.3f}s"
         await self.event_store.append(
@@ -186,6 +278,30 @@ class TaskRunner:
         )
         _log.info("task %s failed (%s), %s", record.id, error.type, detail)
         self.channel.notify_tasks_at(now + delay)
+
+    async def _cancelled(self, record: TaskRecord, detail: str) -> None:
+        """Record a task whose cancellation was requested while it ran as ``cancelled``."""
+        detail = f"cancelled on request while executing: {detail}"
+        await self._finish(record, TaskStatus.CANCELLED, EventType.CANCELLED,
+                           _CANCELLED_RUNNING, detail)  # fmt: skip
+
+    async def _discarded(self, record: TaskRecord, outcome: str, *, stored_result: bool) -> None:
+        """An outcome was refused: its cancellation was requested meanwhile, or lease lost."""
+        current = await self.task_queue.get(record.id)
+        if (
+            current is None
+            or not current.cancel_requested
+            or current.status is not TaskStatus.EXECUTING
+            or current.worker_id != self.worker_id
+        ):
+            _log.warning("task %s: lease lost, its %s outcome was discarded", record.id, outcome)
+            return
+        if stored_result:  # written just before the refusal: a cancelled task has none
+            await self.result_store.delete(record.id)
+        detail = f"cancelled on request while executing: its {outcome} outcome was discarded"
+        if not await self._record_final(record, TaskStatus.CANCELLED, EventType.CANCELLED,
+                                        _CANCELLED_RUNNING, detail):  # fmt: skip
+            _log.warning("task %s: lease lost, its cancelled outcome was discarded", record.id)
 
     async def _finish(
         self,
@@ -195,17 +311,30 @@ class TaskRunner:
         error: TaskError | None,
         detail: str | None,
     ) -> None:
+        if not await self._record_final(record, status, event_type, error, detail):
+            await self._discarded(record, status.value, stored_result=False)
+
+    async def _record_final(
+        self,
+        record: TaskRecord,
+        status: TaskStatus,
+        event_type: EventType,
+        error: TaskError | None,
+        detail: str | None,
+    ) -> bool:
+        """Write a final outcome (not ``completed``), its event, and cancel its dependents."""
         now = time.time()
         owned = await self.task_queue.finish(
             record.id, status, now, worker_id=self.worker_id, error=error
         )
         if not owned:
-            _log.warning("task %s: lease lost, its %s outcome was discarded", record.id, status)
-            return
+            return False
         await self.event_store.append(
             [self._event(record, event_type, now, error=error, detail=detail)]
         )
         self.channel.notify_result(record.id)
+        await self.dependencies.cancel_dependents(record.id, status)
+        return True
 
     def _event(
         self,

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from omniq.core.notify import Channel
 from omniq.core.schedules import decode_spec, next_run_after, run_record, status_after_firing
 from omniq.models.event import EventType, TaskEvent
-from omniq.storage.interfaces import EventStorage, TaskQueue
+from omniq.storage.interfaces import EventStorage, TaskQueue, share_write_order
 
 __all__ = ["ScheduleFirer"]
+
 
 _log = logging.getLogger("omniq.scheduler")
 
@@ -46,13 +47,20 @@ class ScheduleFirer:
             if status is not schedule.status:
                 following = None
             task = run_record(schedule, spec, now)
-            if not await self.task_queue.fire_schedule(schedule.id, due, following, status, task):
+            enqueued = TaskEvent(
+                task_id=task.id,
+                type=EventType.ENQUEUED,
+                timestamp=now,
+                detail=f"run {schedule.run_count + 1} of schedule {schedule.id}",
+            )
+            together = share_write_order(self.task_queue, self.event_store)
+            if not await self.task_queue.fire_schedule(
+                schedule.id, due, following, status, task, [enqueued] if together else ()
+            ):
                 continue  # another worker fired this run first
             fired += 1
-            await self.event_store.append([
-                TaskEvent(task_id=task.id, type=EventType.ENQUEUED, timestamp=now,
-                          detail=f"run {schedule.run_count + 1} of schedule {schedule.id}")
-            ])  # fmt: skip
+            if not together:  # a mixed setup: the event follows the run (maybe its claim)
+                await self.event_store.append([enqueued])
             if following is not None:
                 self.channel.notify_tasks_at(following)
             _log.info("schedule %s fired run %d (task %s)", schedule.id, schedule.run_count + 1,

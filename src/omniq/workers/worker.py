@@ -140,6 +140,7 @@ class Worker:
             asyncio.create_task(self._heartbeat_loop(), name=f"omniq-lease-{self.worker_id}"),
             asyncio.create_task(self._maintenance_loop(), name=f"omniq-maint-{self.worker_id}"),
             asyncio.create_task(self._schedule_loop(), name=f"omniq-schedules-{self.worker_id}"),
+            asyncio.create_task(self._cancel_loop(), name=f"omniq-cancel-{self.worker_id}"),
         ]
         _log.info("worker %s started on queues %s", self.worker_id, list(self.queues()))
 
@@ -185,7 +186,8 @@ class Worker:
     async def _claim_loop(self) -> None:
         while not self._stopping:
             self._wakeup.clear()
-            free = self._claim_window() - len(self._busy)
+            # Abandoned bodies (threads running on after a timeout) still hold executor slots.
+            free = self._claim_window() - len(self._busy) - self.runner.executor.abandoned
             claimed = 0
             if free > 0:
                 claimed = await self._claim(free)
@@ -277,6 +279,35 @@ class Worker:
             lost = (set(held) - set(renewed)) & self._busy
             if lost:
                 _log.warning("worker %s lost the lease of %s", self.worker_id, sorted(lost))
+
+    async def _cancel_loop(self) -> None:
+        """Interrupt the bodies whose cancellation was requested.
+
+        Looks at once when this process requests a cancellation (``Channel.notify_cancel``),
+        and otherwise as often as leases are renewed, for requests from other processes.
+        """
+        requested = asyncio.Event()
+        self.channel.add_cancel_listener(requested)
+        try:
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.lease_duration / 3):
+                        await requested.wait()
+                requested.clear()
+                busy = list(self._busy)
+                if not busy:
+                    continue
+                try:
+                    cancelled = await self.task_queue.requested_cancellations(busy)
+                except Exception:
+                    _log.exception("worker %s: looking for cancellations failed", self.worker_id)
+                    continue
+                for task_id in cancelled:
+                    if self.runner.interrupt(task_id):
+                        _log.info("worker %s: task %s cancelled while executing",
+                                  self.worker_id, task_id)  # fmt: skip
+        finally:
+            self.channel.remove_cancel_listener(requested)
 
     async def _schedule_loop(self) -> None:
         """Fire due schedules; sleep until the next due time this process knows of, or 1 s."""

@@ -37,6 +37,12 @@ class MemoryBackend:
         self.task_queue = MemoryTaskQueue()
         self.result_store = MemoryResultStorage()
         self.event_store = MemoryEventStorage()
+        # One process, one set of locks: writes apply in the order they are issued, and a
+        # fired schedule run writes its event under the task queue's lock.
+        self.task_queue.event_sink = self.event_store
+        order = object()
+        self.task_queue.write_order = self.result_store.write_order = order
+        self.event_store.write_order = order
         self.channel = f"memory:{uuid.uuid4().hex}"
         self._initialized = False
         self._closed = False

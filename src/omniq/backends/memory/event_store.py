@@ -17,12 +17,19 @@ class MemoryEventStorage:
     given; each task's events are kept in append order.
     """
 
+    #: Set by the backend: stores sharing it apply writes in the order they are issued.
+    write_order: object | None = None
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._by_task: dict[str, list[TaskEvent]] = {}
 
     async def append(self, events: Sequence[TaskEvent]) -> None:
         """Append events, keeping their order."""
+        self.append_now(events)
+
+    def append_now(self, events: Sequence[TaskEvent]) -> None:
+        """Append events synchronously (for writes that must be atomic with another store's)."""
         with self._lock:
             for event in events:
                 self._by_task.setdefault(event.task_id, []).append(event)

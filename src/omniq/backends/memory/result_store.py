@@ -25,6 +25,9 @@ class MemoryResultStorage:
     way in and out.
     """
 
+    #: Set by the backend: stores sharing it apply writes in the order they are issued.
+    write_order: object | None = None
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         # task_id -> (token, record); the token tells current expiry entries from stale ones.

@@ -7,6 +7,9 @@ from collections.abc import Sequence
 
 import msgspec
 
+from omniq.backends.memory.event_store import MemoryEventStorage
+from omniq.exceptions import BackendError
+from omniq.models.event import TaskEvent
 from omniq.models.schedule import ScheduleStatus
 from omniq.storage.records import ScheduleRecord, TaskRecord
 
@@ -18,14 +21,25 @@ class ScheduleVerbs:
 
     _lock: threading.Lock
     _tasks: dict[str, TaskRecord]
+    #: The backend's event store, for events written atomically with a fired run.
+    event_sink: MemoryEventStorage | None = None
 
     def _init_schedules(self) -> None:
         self._schedules: dict[str, ScheduleRecord] = {}
         self._runs: dict[str, list[str]] = {}  # schedule id -> ids of its runs
 
+    def _insert_locked(self, records: list[TaskRecord]) -> None:  # pragma: no cover
+        raise NotImplementedError  # provided by the task queue
+
     async def add_schedule(self, schedule: ScheduleRecord) -> None:
-        """Store a new schedule."""
+        """Store a new schedule.
+
+        Raises:
+            BackendError: A schedule with this id already exists.
+        """
         with self._lock:
+            if schedule.id in self._schedules:
+                raise BackendError(f"a schedule with id {schedule.id!r} already exists")
             self._schedules[schedule.id] = msgspec.structs.replace(schedule)
 
     async def get_schedule(self, schedule_id: str) -> ScheduleRecord | None:
@@ -60,8 +74,13 @@ class ScheduleVerbs:
         next_run_at: float | None,
         status: ScheduleStatus,
         task: TaskRecord,
+        events: Sequence[TaskEvent] = (),
     ) -> bool:
-        """Advance the schedule if still due (compare-and-set), then enqueue its run."""
+        """Advance the schedule if still due (compare-and-set) and enqueue its run, atomically.
+
+        ``events`` go to the sibling event store under the same lock (see
+        :meth:`omniq.storage.TaskQueue.fire_schedule`).
+        """
         with self._lock:
             schedule = self._schedules.get(schedule_id)
             if (
@@ -70,17 +89,17 @@ class ScheduleVerbs:
                 or schedule.next_run_at != expected_next_run_at
             ):
                 return False
+            self._insert_locked([msgspec.structs.replace(task)])
             schedule.next_run_at = next_run_at
             schedule.status = status
             schedule.run_count += 1
             schedule.last_run_at = task.created_at
             self._runs.setdefault(schedule_id, []).append(task.id)
-        await self.enqueue([task])
+            if events:
+                if self.event_sink is None:
+                    raise BackendError("events were given but this task queue has no event store")
+                self.event_sink.append_now(events)
         return True
-
-    async def enqueue(self, tasks: Sequence[TaskRecord]) -> None:
-        """Store new tasks (implemented by the task queue)."""
-        raise NotImplementedError
 
     async def set_schedule_status(
         self,

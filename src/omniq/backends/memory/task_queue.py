@@ -23,6 +23,7 @@ from collections.abc import Sequence
 
 import msgspec
 
+from omniq.backends.memory.dependencies import DependencyVerbs
 from omniq.backends.memory.schedules import ScheduleVerbs
 from omniq.exceptions import BackendError
 from omniq.models.task import TaskError, TaskStatus
@@ -43,7 +44,9 @@ _COMPACT_SLACK = 64
 
 def _copy(record: TaskRecord) -> TaskRecord:
     """Return a copy of ``record`` that shares no mutable state with it."""
-    return msgspec.structs.replace(record, tags=list(record.tags))
+    return msgspec.structs.replace(
+        record, tags=list(record.tags), depends_on=list(record.depends_on)
+    )
 
 
 class _QueueIndex:
@@ -120,13 +123,16 @@ class _QueueIndex:
             heapq.heapify(self.by_time)
 
 
-class MemoryTaskQueue(ScheduleVerbs):
+class MemoryTaskQueue(ScheduleVerbs, DependencyVerbs):
     """A :class:`~omniq.storage.interfaces.TaskQueue` kept in process memory.
 
     Thread-safe and usable from any event loop: every verb runs synchronously under one
     :class:`threading.Lock` and never awaits while holding it. Records are copied on the way in
     and out, so callers cannot change stored state by mutating what they pass or receive.
     """
+
+    #: Set by the backend: stores sharing it apply writes in the order they are issued.
+    write_order: object | None = None
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -136,6 +142,7 @@ class MemoryTaskQueue(ScheduleVerbs):
         self._executing: dict[str, None] = {}  # ordered set of executing task ids
         self._counter = itertools.count()
         self._init_schedules()
+        self._init_dependencies()
 
     # -- helpers (call with the lock held) ---------------------------------------------------
 
@@ -183,7 +190,8 @@ class MemoryTaskQueue(ScheduleVerbs):
         """Store new tasks atomically (all or none).
 
         Args:
-            tasks: Records with unique ids, status ``enqueued``.
+            tasks: Records with unique ids, status ``enqueued``, ``waiting`` (indexed under
+                each id of ``depends_on``) or ``cancelled``.
 
         Raises:
             BackendError: An id is already stored or appears twice in ``tasks``; nothing is
@@ -191,15 +199,21 @@ class MemoryTaskQueue(ScheduleVerbs):
         """
         records = [_copy(task) for task in tasks]
         with self._lock:
-            seen: set[str] = set()
-            for record in records:
-                if record.id in self._tasks or record.id in seen:
-                    raise BackendError(f"a task with id {record.id!r} already exists")
-                seen.add(record.id)
-            for record in records:
-                self._tasks[record.id] = record
-                self._seq[record.id] = next(self._counter)
-                self._reindex(record)
+            self._insert_locked(records)
+
+    def _insert_locked(self, records: list[TaskRecord]) -> None:
+        """Store copies of new tasks, all or none; the caller holds the lock."""
+        seen: set[str] = set()
+        for record in records:
+            if record.id in self._tasks or record.id in seen:
+                raise BackendError(f"a task with id {record.id!r} already exists")
+            seen.add(record.id)
+        for record in records:
+            self._tasks[record.id] = record
+            self._seq[record.id] = next(self._counter)
+            self._reindex(record)
+            if record.status == TaskStatus.WAITING:
+                self._add_dependent(record)
 
     async def claim(
         self,
@@ -275,7 +289,7 @@ class MemoryTaskQueue(ScheduleVerbs):
         return renewed
 
     async def complete_many(self, task_ids: Sequence[str], worker_id: str, now: float) -> list[str]:
-        """Mark the tasks this worker holds ``completed``; return the ids updated."""
+        """Mark the tasks this worker holds (not cancel-requested) ``completed``; return them."""
         completed: list[str] = []
         with self._lock:
             for task_id in task_ids:
@@ -284,6 +298,7 @@ class MemoryTaskQueue(ScheduleVerbs):
                     record is None
                     or record.status != TaskStatus.EXECUTING
                     or record.worker_id != worker_id
+                    or record.cancel_requested
                 ):
                     continue
                 self._set_status(record, TaskStatus.COMPLETED)
@@ -310,8 +325,9 @@ class MemoryTaskQueue(ScheduleVerbs):
             task_id: The task.
             status: ``completed``, ``failed``, ``expired`` or ``cancelled``.
             now: Written as ``finished_at``.
-            worker_id: When given, only succeed if the task is ``executing`` under this worker.
-                When ``None``, only succeed if the task is not final yet.
+            worker_id: When given, only succeed if the task is ``executing`` under this worker
+                and, unless ``status`` is ``cancelled``, without ``cancel_requested``. When
+                ``None``, only succeed if the task is not final yet.
             error: Error to record, if any.
 
         Returns:
@@ -323,6 +339,8 @@ class MemoryTaskQueue(ScheduleVerbs):
                 return False
             if worker_id is not None:
                 if record.status != TaskStatus.EXECUTING or record.worker_id != worker_id:
+                    return False
+                if record.cancel_requested and status != TaskStatus.CANCELLED:
                     return False
             elif record.status.is_final:
                 return False
@@ -343,7 +361,8 @@ class MemoryTaskQueue(ScheduleVerbs):
 
         Args:
             task_id: The task.
-            worker_id: Only succeed if this worker holds the task.
+            worker_id: Only succeed if this worker holds the task and its ``cancel_requested``
+                is not set.
             run_at: When it becomes due again.
             error: The error that caused the retry.
 
@@ -352,7 +371,7 @@ class MemoryTaskQueue(ScheduleVerbs):
         """
         with self._lock:
             record = self._held_by(task_id, worker_id)
-            if record is None:
+            if record is None or record.cancel_requested:
                 return False
             record.retry_count += 1
             record.run_at = run_at

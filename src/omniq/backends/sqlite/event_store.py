@@ -8,7 +8,19 @@ from collections.abc import Sequence
 from omniq.backends.sqlite.threads import ReaderThread, WriterThread
 from omniq.models.event import EventType, TaskEvent
 
-__all__ = ["SQLiteEventStorage"]
+__all__ = ["INSERT_EVENT", "SQLiteEventStorage", "event_row"]
+
+#: Inserts one row of :func:`event_row`.
+INSERT_EVENT = (
+    "INSERT INTO events (task_id, type, timestamp, worker_id, error, detail) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
+
+
+def event_row(event: TaskEvent) -> tuple[str, str, float, str | None, str | None, str | None]:
+    """The ``events`` row values of an event."""
+    return (event.task_id, event.type.value, event.timestamp, event.worker_id, event.error,
+            event.detail)  # fmt: skip
 
 
 class SQLiteEventStorage:
@@ -28,16 +40,10 @@ class SQLiteEventStorage:
 
     async def append(self, events: Sequence[TaskEvent]) -> None:
         """Append events, keeping their order."""
-        rows = [
-            (e.task_id, e.type.value, e.timestamp, e.worker_id, e.error, e.detail) for e in events
-        ]
+        rows = [event_row(event) for event in events]
 
         def append(conn: sqlite3.Connection) -> None:
-            conn.executemany(
-                "INSERT INTO events (task_id, type, timestamp, worker_id, error, detail) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                rows,
-            )
+            conn.executemany(INSERT_EVENT, rows)
 
         await self._writer.run(append, single_statement=len(rows) == 1)
 

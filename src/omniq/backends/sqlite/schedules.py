@@ -6,8 +6,10 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
+from omniq.backends.sqlite.event_store import INSERT_EVENT, event_row
 from omniq.backends.sqlite.rows import TASK_COLUMNS, record_from_row, row_from_record
 from omniq.backends.sqlite.threads import ReaderThread, WriterThread
+from omniq.models.event import TaskEvent
 from omniq.models.schedule import ScheduleStatus
 from omniq.storage.records import ScheduleRecord, TaskRecord
 
@@ -89,9 +91,11 @@ class ScheduleVerbs:
         next_run_at: float | None,
         status: ScheduleStatus,
         task: TaskRecord,
+        events: Sequence[TaskEvent] = (),
     ) -> bool:
-        """Advance the schedule and enqueue its run in one transaction, if still due."""
+        """Advance the schedule and enqueue its run (and its events) in one transaction."""
         task_row = row_from_record(task)
+        event_rows = [event_row(event) for event in events]
         params = (next_run_at, status.value, task.created_at, schedule_id, expected_next_run_at)
 
         def fire(conn: sqlite3.Connection) -> bool:
@@ -103,6 +107,7 @@ class ScheduleVerbs:
             if advanced != 1:
                 return False
             conn.execute(_INSERT_TASK, task_row)
+            conn.executemany(INSERT_EVENT, event_rows)
             return True
 
         return await self._writer.run(fire)
