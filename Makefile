@@ -18,8 +18,8 @@ demo: $(STAMP)
 	$(PY) -m omniq.demo
 
 lint: $(STAMP)
-	$(PY) -m ruff check src tests benchmarks
-	$(PY) -m ruff format --check src tests benchmarks
+	$(PY) -m ruff check src tests benchmarks scripts
+	$(PY) -m ruff format --check src tests benchmarks scripts
 
 typecheck: $(STAMP)
 	$(PY) -m mypy
