@@ -134,9 +134,9 @@ def run_page(
     Raises:
         AssertionError: The page did not finish within ``timeout`` seconds.
     """
-    home, cwd = workdir / "omniq_home", workdir / "cwd"
-    home.mkdir(parents=True, exist_ok=True)
-    cwd.mkdir(parents=True, exist_ok=True)
+    home, cwd, tmp = workdir / "omniq_home", workdir / "cwd", workdir / "tmp"
+    for folder in (home, cwd, tmp):
+        folder.mkdir(parents=True, exist_ok=True)
     blocks_file, results_file = workdir / "blocks.json", workdir / "results.json"
     blocks_file.write_text(
         json.dumps(
@@ -148,7 +148,9 @@ def run_page(
         encoding="utf-8",
     )
     env = {key: value for key, value in os.environ.items() if not key.startswith("OMNIQ_")}
-    env.update(OMNIQ_HOME=str(home), PYTHONUNBUFFERED="1")
+    # TMPDIR: the pages' own temporary directories (their hidden setup cell makes one for
+    # a real render) land in the test's directory, which pytest cleans up.
+    env.update(OMNIQ_HOME=str(home), PYTHONUNBUFFERED="1", TMPDIR=str(tmp))
     try:
         subprocess.run(
             [sys.executable, str(RUNNER), str(blocks_file), str(results_file)],

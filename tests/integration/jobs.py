@@ -36,9 +36,14 @@ def describe(x: int) -> dict[str, int]:
     return {"double": 2 * x, "pid": os.getpid()}
 
 
-def record(n: int, log_dir: str) -> int:
-    """Log ``n`` to this process's own file in ``log_dir`` and return ``n * n``."""
+def record(n: int, log_dir: str, work_seconds: float = 0.0) -> int:
+    """Log ``n`` to this process's own file in ``log_dir`` and return ``n * n``.
+
+    ``work_seconds`` stands for the task's own work (it keeps a worker busy that long).
+    """
     append_line(Path(log_dir) / f"{os.getpid()}.log", str(n))
+    if work_seconds:
+        time.sleep(work_seconds)
     return n * n
 
 

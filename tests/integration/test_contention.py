@@ -32,7 +32,12 @@ def test_every_task_runs_exactly_once_across_worker_processes(
     for worker in workers:
         worker.wait_line("READY", 30)
 
-    ids = oq.enqueue_many(jobs.record, [{"n": n, "log_dir": str(log_dir)} for n in range(TASKS)])
+    # 2 ms of work per task: no single worker can drain the queue before the others' first
+    # polls, even on a loaded machine, so every process really competes.
+    ids = oq.enqueue_many(
+        jobs.record,
+        [{"n": n, "log_dir": str(log_dir), "work_seconds": 0.002} for n in range(TASKS)],
+    )
     deadline = time.monotonic() + 120
     results = [oq.get_result(i, timeout=max(0.0, deadline - time.monotonic())) for i in ids]
     assert results == [n * n for n in range(TASKS)]
