@@ -21,6 +21,7 @@ from omniq.config import check_config, load_config_dict, load_config_env, load_c
 from omniq.config.build import apply_logging, build_backend, describe, queues_of
 from omniq.config.mixed import MixedBackend
 from omniq.core import validation as check
+from omniq.core.admin_api import AdminMethods
 from omniq.core.dependencies import Dependencies, DependencyPlan
 from omniq.core.notify import Channel, channel
 from omniq.core.portal import portal
@@ -48,7 +49,7 @@ _log = logging.getLogger("omniq")
 DEFAULT_QUEUE = "default"
 
 
-class OmniQ(ScheduleMethods):
+class OmniQ(ScheduleMethods, AdminMethods):
     """A task queue: enqueue callables, run them with a worker, fetch results and events.
 
     Every method has an async twin (``enqueue`` / ``enqueue_async``...). The async ones hold

@@ -24,6 +24,7 @@ from omniq.core.notify import Channel
 from omniq.exceptions import WorkerError
 from omniq.models.event import EventType, TaskEvent
 from omniq.storage.interfaces import EventStorage, ResultStorage, TaskQueue
+from omniq.workers import registry
 from omniq.workers.lifecycle import TaskRunner
 from omniq.workers.scheduler import ScheduleFirer
 
@@ -133,6 +134,8 @@ class Worker:
         if self._loops:
             raise WorkerError(f"worker {self.worker_id} was already started")
         self.loop = asyncio.get_running_loop()
+        await registry.register(self.task_queue, self.worker_id, list(self.queues()),
+                                self.runner.executor.max_workers, self.lease_duration)  # fmt: skip
         self._wakeup = asyncio.Event()
         self.channel.add_task_listener(self._wakeup)
         self._loops = [
@@ -170,6 +173,7 @@ class Worker:
                 task.cancel()
             await asyncio.gather(*self._running.values(), return_exceptions=True)
         self.runner.executor.shutdown()
+        await registry.unregister(self.task_queue, self.worker_id)
         _log.info("worker %s stopped (%d tasks released)", self.worker_id, len(leftover))
 
     async def _release(self, task_ids: list[str]) -> None:
@@ -265,6 +269,7 @@ class Worker:
     async def _heartbeat_loop(self) -> None:
         while True:
             await asyncio.sleep(self.lease_duration / 3)
+            await registry.heartbeat(self.task_queue, self.worker_id)
             held = list(self._running)
             if not held:
                 continue

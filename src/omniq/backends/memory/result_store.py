@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import msgspec
 
+from omniq.backends.memory.result_admin import ResultAdminVerbs
 from omniq.storage.records import ResultRecord
 
 __all__ = ["MemoryResultStorage"]
@@ -17,7 +18,7 @@ __all__ = ["MemoryResultStorage"]
 _COMPACT_SLACK = 64
 
 
-class MemoryResultStorage:
+class MemoryResultStorage(ResultAdminVerbs):
     """A :class:`~omniq.storage.interfaces.ResultStorage` kept in process memory.
 
     Thread-safe and usable from any event loop (one :class:`threading.Lock`, never held across

@@ -23,7 +23,9 @@ from collections.abc import Sequence
 
 import msgspec
 
+from omniq.backends.memory.admin import AdminVerbs
 from omniq.backends.memory.dependencies import DependencyVerbs
+from omniq.backends.memory.registry import RegistryVerbs
 from omniq.backends.memory.schedules import ScheduleVerbs
 from omniq.exceptions import BackendError
 from omniq.models.task import TaskError, TaskStatus
@@ -123,7 +125,7 @@ class _QueueIndex:
             heapq.heapify(self.by_time)
 
 
-class MemoryTaskQueue(ScheduleVerbs, DependencyVerbs):
+class MemoryTaskQueue(ScheduleVerbs, DependencyVerbs, AdminVerbs, RegistryVerbs):
     """A :class:`~omniq.storage.interfaces.TaskQueue` kept in process memory.
 
     Thread-safe and usable from any event loop: every verb runs synchronously under one
@@ -143,6 +145,7 @@ class MemoryTaskQueue(ScheduleVerbs, DependencyVerbs):
         self._counter = itertools.count()
         self._init_schedules()
         self._init_dependencies()
+        self._init_registry()
 
     # -- helpers (call with the lock held) ---------------------------------------------------
 

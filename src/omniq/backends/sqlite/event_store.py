@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
+from omniq.backends.sqlite.event_log import EventLogVerbs
 from omniq.backends.sqlite.threads import ReaderThread, WriterThread
 from omniq.models.event import EventType, TaskEvent
 
@@ -23,7 +24,7 @@ def event_row(event: TaskEvent) -> tuple[str, str, float, str | None, str | None
             event.detail)  # fmt: skip
 
 
-class SQLiteEventStorage:
+class SQLiteEventStorage(EventLogVerbs):
     """Event storage on a SQLite file; see :class:`omniq.storage.EventStorage`.
 
     Args:

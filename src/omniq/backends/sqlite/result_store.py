@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
+from omniq.backends.sqlite.result_admin import ResultAdminVerbs
 from omniq.backends.sqlite.threads import ReaderThread, WriterThread
 from omniq.storage.records import ResultRecord
 
@@ -15,7 +16,7 @@ _PUT = (
 )
 
 
-class SQLiteResultStorage:
+class SQLiteResultStorage(ResultAdminVerbs):
     """Result storage on a SQLite file; see :class:`omniq.storage.ResultStorage`.
 
     Args:

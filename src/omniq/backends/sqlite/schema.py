@@ -11,7 +11,7 @@ from omniq.exceptions import StoreCorruptedError
 __all__ = ["SCHEMA_VERSION", "ensure_schema"]
 
 #: Version written to ``PRAGMA user_version``; bump it with a migration in ``MIGRATIONS``.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _MARKER = "omniq"
 #: ``MIGRATIONS[n]`` upgrades a database from version ``n`` to ``n + 1``.

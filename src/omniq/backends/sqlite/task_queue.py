@@ -5,7 +5,9 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
+from omniq.backends.sqlite.admin import AdminVerbs
 from omniq.backends.sqlite.dependencies import INSERT_DEPENDENCY, DependencyVerbs
+from omniq.backends.sqlite.registry import RegistryVerbs
 from omniq.backends.sqlite.rows import TASK_COLUMNS, encode_error, record_from_row, row_from_record
 from omniq.backends.sqlite.schedules import ScheduleVerbs
 from omniq.backends.sqlite.threads import ReaderThread, WriterThread
@@ -31,7 +33,7 @@ _HAS_DUE = f"SELECT 1 FROM tasks WHERE queue_name = ? AND {_CLAIMABLE} AND run_a
 _FINAL = "('completed', 'failed', 'expired', 'cancelled')"
 
 
-class SQLiteTaskQueue(ScheduleVerbs, DependencyVerbs):
+class SQLiteTaskQueue(ScheduleVerbs, DependencyVerbs, AdminVerbs, RegistryVerbs):
     """Task queue on a SQLite file; see :class:`omniq.storage.TaskQueue` for each verb.
 
     Args:

@@ -1,0 +1,38 @@
+"""Reading and trimming the memory event log across tasks (mixed into the event storage)."""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from collections.abc import Sequence
+
+from omniq.models.event import TaskEvent
+
+__all__ = ["EventLogVerbs"]
+
+
+class EventLogVerbs:
+    """The :class:`omniq.storage.admin.EventLog` verbs; positions count appends from 1.
+
+    ``_log`` holds ``(position, event)`` in append order; the storage fills it.
+    """
+
+    _lock: threading.Lock
+    _by_task: dict[str, list[TaskEvent]]
+    _log: list[tuple[int, TaskEvent]]
+
+    async def recent_events(self, after: int | None, limit: int) -> list[tuple[int, TaskEvent]]:
+        """Return events after position ``after`` (or the last ``limit``), oldest first."""
+        with self._lock:
+            if after is None:
+                return self._log[-limit:] if limit > 0 else []
+            start = bisect.bisect_right(self._log, after, key=lambda entry: entry[0])
+            return self._log[start : start + limit]
+
+    async def delete_events(self, task_ids: Sequence[str]) -> int:
+        """Delete the events of these tasks; return how many."""
+        doomed = set(task_ids)
+        with self._lock:
+            deleted = sum(len(self._by_task.pop(task_id, ())) for task_id in doomed)
+            self._log = [entry for entry in self._log if entry[1].task_id not in doomed]
+            return deleted

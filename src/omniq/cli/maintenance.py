@@ -1,0 +1,112 @@
+"""``omniq events tail`` and ``omniq purge``."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import click
+import msgspec
+
+from omniq.cli.connect import StoreOptions, open_omniq, store_options
+from omniq.cli.output import console, json_option, print_json, when
+from omniq.models.event import TaskEvent
+
+__all__ = ["events", "purge"]
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_age(text: str) -> float:
+    """Seconds from ``90``, ``90s``, ``15m``, ``12h``, ``7d`` or ``2w``."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", text)
+    if match is None:
+        raise click.BadParameter(f"{text!r} is not an age like 90s, 15m, 12h, 7d or 2w")
+    return float(match[1]) * _UNITS[match[2] or "s"]
+
+
+@click.group()
+def events() -> None:
+    """Read the event log."""
+
+
+def _line(position: int, event: TaskEvent) -> str:
+    extra = " ".join(filter(None, [event.detail, event.error]))
+    return f"{when(event.timestamp)}  {event.task_id}  {event.type.value:<10} {extra}"
+
+
+@events.command("tail")
+@store_options
+@json_option
+@click.option("--limit", "-n", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new events (Ctrl+C stops).")
+@click.option(
+    "--interval",
+    type=float,
+    default=0.5,
+    show_default=True,
+    help="Seconds between looks for new events with --follow.",
+)
+def tail(store: StoreOptions, as_json: bool, limit: int, follow: bool, interval: float) -> None:
+    """Print the latest events across tasks (JSON: one object per line)."""
+    with open_omniq(store) as oq:
+        entries = oq.list_events(None, limit)
+        while True:
+            for position, event in entries:
+                if as_json:
+                    print_json_line(position, event)
+                else:
+                    console.print(_line(position, event), markup=False)
+            if not follow:
+                return
+            after = entries[-1][0] if entries else 0
+            entries = []
+            while not entries:
+                try:
+                    time.sleep(interval)
+                    entries = oq.list_events(after, 1000)
+                except KeyboardInterrupt:
+                    return
+
+
+def print_json_line(position: int, event: TaskEvent) -> None:
+    """One event as one compact JSON line, with its log position."""
+    data = msgspec.to_builtins(event)
+    data["position"] = position
+    click.echo(msgspec.json.encode(data).decode(), nl=True)
+
+
+@click.command()
+@store_options
+@json_option
+@click.option(
+    "--older-than",
+    default="7d",
+    show_default=True,
+    help="Only tasks finished at least this long ago (90s, 15m, 12h, 7d, 2w; 0 = all).",
+)
+@click.option(
+    "--status",
+    "-s",
+    "statuses",
+    multiple=True,
+    type=click.Choice(["completed", "failed", "expired", "cancelled"]),
+    help="Statuses to purge (repeatable; default completed, expired, cancelled).",
+)
+@click.option("--dry-run", is_flag=True, help="Show what would be deleted; delete nothing.")
+def purge(
+    store: StoreOptions, as_json: bool, older_than: str, statuses: tuple[str, ...], dry_run: bool
+) -> None:
+    """Delete old finished tasks (with results and events), expired results, dead workers."""
+    seconds = parse_age(older_than)
+    with open_omniq(store) as oq:
+        report = oq.purge(seconds, list(statuses) or None, dry_run)
+    if as_json:
+        print_json(report)
+        return
+    verb = "would delete" if dry_run else "deleted"
+    console.print(
+        f"{verb}: {len(report.task_ids)} tasks (with their results and events), "
+        f"{report.expired_results} expired results, {report.dead_workers} dead "
+        "workers' rows"
+    )

@@ -1,0 +1,165 @@
+"""Optional verbs for operating a store: live workers, listing, counting, re-queueing, purging.
+
+Backends that support ``omniq status``/``omniq tasks``... implement these beside the three
+roles (the memory and SQLite task queues mix them in). The core checks for them with
+``isinstance`` and names the class of a backend that lacks them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+import msgspec
+
+from omniq.models.event import TaskEvent
+from omniq.models.task import TaskStatus
+from omniq.storage.records import TaskRecord
+
+__all__ = [
+    "EventLog",
+    "QueueCounts",
+    "ResultAdmin",
+    "TaskAdmin",
+    "WorkerRecord",
+    "WorkerRegistry",
+]
+
+
+class WorkerRecord(msgspec.Struct, kw_only=True):
+    """One registered worker process.
+
+    Attributes:
+        id: The worker id (``host:pid:random``).
+        hostname: Host it runs on.
+        pid: Its process id.
+        queues: Queue names it serves, in order.
+        concurrency: Tasks it runs at once.
+        lease_duration: Its lease; it heartbeats every third of it.
+        started_at: When it registered.
+        heartbeat_at: Its latest heartbeat.
+    """
+
+    id: str
+    hostname: str
+    pid: int
+    queues: list[str]
+    concurrency: int
+    lease_duration: float
+    started_at: float
+    heartbeat_at: float
+
+
+class QueueCounts(msgspec.Struct, kw_only=True):
+    """Task counts of one queue.
+
+    Attributes:
+        queue_name: The queue.
+        counts: Number of tasks by status value (statuses with none are left out).
+        due: Claimable tasks whose ``run_at`` has passed.
+        delayed: Claimable tasks whose ``run_at`` is still ahead.
+        oldest_due_at: Earliest ``run_at`` of a due task (how long work has waited), or ``None``.
+    """
+
+    queue_name: str
+    counts: dict[str, int]
+    due: int = 0
+    delayed: int = 0
+    oldest_due_at: float | None = None
+
+
+@runtime_checkable
+class WorkerRegistry(Protocol):
+    """Which workers run against the store, with heartbeats."""
+
+    async def register_worker(self, worker: WorkerRecord) -> None:
+        """Store (or replace) a worker's row."""
+        ...
+
+    async def heartbeat_worker(self, worker_id: str, now: float) -> bool:
+        """Set a worker's ``heartbeat_at``; return whether it is registered."""
+        ...
+
+    async def unregister_worker(self, worker_id: str) -> bool:
+        """Delete a worker's row; return whether it existed."""
+        ...
+
+    async def list_workers(self, alive_since: float | None = None) -> list[WorkerRecord]:
+        """Return workers whose heartbeat is at or after ``alive_since`` (all if ``None``).
+
+        Ordered by ``started_at``, then id.
+        """
+        ...
+
+
+@runtime_checkable
+class TaskAdmin(Protocol):
+    """Listing, counting, re-queueing and purging tasks."""
+
+    async def queue_counts(self, now: float) -> list[QueueCounts]:
+        """Return the counts of every queue holding tasks, by queue name."""
+        ...
+
+    async def list_tasks(
+        self, statuses: Sequence[TaskStatus] | None, queue_name: str | None, limit: int
+    ) -> list[TaskRecord]:
+        """Return up to ``limit`` tasks, most recently enqueued first.
+
+        Args:
+            statuses: Only these statuses (all if ``None``).
+            queue_name: Only this queue (all if ``None``).
+            limit: Most records returned (> 0).
+        """
+        ...
+
+    async def requeue(self, task_id: str, now: float) -> TaskStatus | None:
+        """Make a ``failed`` or ``expired`` task ``enqueued`` again, due at ``now``.
+
+        Its retry and attempt counters restart at 0; ``error``, ``started_at``,
+        ``finished_at``, ``expires_at``, the lease and ``worker_id`` are cleared.
+        Tasks in any other status are left alone.
+
+        Returns:
+            The status before the call, or ``None`` if the task is unknown.
+        """
+        ...
+
+    async def purge_tasks(
+        self, statuses: Sequence[TaskStatus], finished_before: float, dry_run: bool = False
+    ) -> list[str]:
+        """Delete final tasks in ``statuses`` that finished before ``finished_before``.
+
+        Their dependency records go with them. With ``dry_run`` nothing is deleted.
+
+        Returns:
+            The ids deleted (or that would be).
+        """
+        ...
+
+
+@runtime_checkable
+class EventLog(Protocol):
+    """Reading the event log across tasks (implemented by event storages)."""
+
+    async def recent_events(self, after: int | None, limit: int) -> list[tuple[int, TaskEvent]]:
+        """Return events with their position in the log.
+
+        Args:
+            after: Only events after this position, oldest first; ``None``: the last
+                ``limit`` events, oldest first.
+            limit: Most events returned.
+        """
+        ...
+
+    async def delete_events(self, task_ids: Sequence[str]) -> int:
+        """Delete the events of these tasks; return how many."""
+        ...
+
+
+@runtime_checkable
+class ResultAdmin(Protocol):
+    """Counting what :meth:`ResultStorage.purge_expired` would delete (for dry runs)."""
+
+    async def count_expired(self, now: float) -> int:
+        """Return how many results have ``expires_at`` before ``now``."""
+        ...

@@ -1,0 +1,150 @@
+"""The operating methods: stats, list_workers, list_tasks, retry, list_events, purge."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import pytest
+
+from omniq import EventType, OmniQ, TaskStatus
+from omniq.exceptions import ConfigurationError, TaskFailedError, TaskNotFoundError
+
+from . import tasks
+from .conftest import MakeOmniQ
+
+
+def test_stats_count_tasks_by_queue_and_status(oq: OmniQ) -> None:
+    oq.enqueue(tasks.add_numbers, {"x": 1, "y": 2}, queue_name="high")
+    oq.enqueue(tasks.add_numbers, {"x": 1, "y": 2}, queue_name="high", run_in=3600)
+    oq.enqueue(tasks.add_numbers, {"x": 1, "y": 2})
+    oq.schedule(tasks.add_numbers, {"x": 1, "y": 2}, interval=dt.timedelta(hours=1))
+    stats = oq.stats()
+    by_name = {queue.queue_name: queue for queue in stats.queues}
+    assert sorted(by_name) == ["default", "high"]
+    high = by_name["high"]
+    assert high.counts["enqueued"] == 2
+    assert high.counts["failed"] == 0
+    assert (high.due, high.delayed) == (1, 1)
+    assert high.oldest_due_age is not None
+    assert 0 <= high.oldest_due_age < 60
+    assert stats.totals["enqueued"] == 3
+    assert stats.schedules == {"active": 1}
+    assert stats.workers == []
+
+
+def test_a_running_worker_is_listed_and_gone_after_stop(oq: OmniQ) -> None:
+    assert oq.list_workers() == []
+    oq.start_worker(max_workers=3)
+    assert oq.worker is not None
+    [info] = oq.list_workers()
+    assert info.id == oq.worker.worker_id
+    assert info.alive
+    assert info.concurrency == 3
+    assert "default" in info.queues
+    assert oq.stats().workers == [info]
+    oq.stop_worker()
+    assert oq.list_workers(include_dead=True) == []
+
+
+def test_list_tasks_filters(oq: OmniQ) -> None:
+    first = oq.enqueue(tasks.add_numbers, {"x": 1, "y": 2}, queue_name="a")
+    second = oq.enqueue(tasks.add_numbers, {"x": 3, "y": 4}, queue_name="b")
+    assert [t.id for t in oq.list_tasks()] == [second, first]
+    assert [t.id for t in oq.list_tasks(queue_name="a")] == [first]
+    assert [t.id for t in oq.list_tasks(status="enqueued", limit=1)] == [second]
+    assert oq.list_tasks(status=["failed", TaskStatus.COMPLETED]) == []
+    assert oq.list_tasks()[0].args == {"x": 3, "y": 4}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"status": "nope"}, "status 'nope' is not one of"),
+        ({"limit": 0}, "limit 0 is not a positive integer"),
+        ({"status": []}, "is not a status or a list of statuses"),
+    ],
+)
+def test_list_tasks_rejects_bad_arguments(
+    oq: OmniQ, kwargs: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        oq.list_tasks(**kwargs)  # type: ignore[arg-type]
+
+
+def test_retry_runs_a_failed_task_again(oq: OmniQ) -> None:
+    task_id = oq.enqueue(tasks.flaky, {"key": "k", "failures": 1}, max_retries=0)
+    oq.start_worker(max_workers=1)
+    with pytest.raises(TaskFailedError):
+        oq.get_result(task_id, timeout=10)
+    assert oq.retry(task_id) is True
+    assert oq.get_result(task_id, timeout=10) == 2
+    task = oq.get_task(task_id)
+    assert task is not None
+    assert task.status is TaskStatus.COMPLETED
+    assert task.error is None
+    types = [event.type for event in oq.get_events(task_id)]
+    assert types.count(EventType.ENQUEUED) == 2
+    assert types[-1] is EventType.COMPLETED
+    assert oq.retry(task_id) is False  # completed: nothing to retry
+
+
+def test_retry_an_unknown_task(oq: OmniQ) -> None:
+    with pytest.raises(TaskNotFoundError):
+        oq.retry("no-such-task")
+
+
+def test_list_events_follows_the_log(oq: OmniQ) -> None:
+    assert oq.list_events() == []
+    first = oq.enqueue(tasks.add_numbers, {"x": 1, "y": 2})
+    entries = oq.list_events()
+    assert [(e.task_id, e.type) for _, e in entries] == [(first, EventType.ENQUEUED)]
+    second = oq.enqueue(tasks.add_numbers, {"x": 1, "y": 2})
+    newer = oq.list_events(after=entries[-1][0])
+    assert [(e.task_id, e.type) for _, e in newer] == [(second, EventType.ENQUEUED)]
+    assert len(oq.list_events(limit=1)) == 1
+
+
+def test_purge_dry_run_then_purge(oq: OmniQ) -> None:
+    done = oq.enqueue(tasks.add_numbers, {"x": 1, "y": 2})
+    failed = oq.enqueue(tasks.always_fails, {"message": "no"}, max_retries=0)
+    short = oq.enqueue(tasks.add_numbers, {"x": 2, "y": 2}, result_ttl=0.001)
+    oq.start_worker(max_workers=2)
+    assert oq.get_result(done, timeout=10) == 3
+    with pytest.raises(TaskFailedError):
+        oq.get_result(failed, timeout=10)
+    deadline = time.monotonic() + 10
+    while (task := oq.get_task(short)) is None or task.status is not TaskStatus.COMPLETED:
+        assert time.monotonic() < deadline, "the short-lived task did not complete"
+        time.sleep(0.01)
+    oq.stop_worker()
+    assert oq.purge().task_ids == []  # younger than 7 days
+    report = oq.purge(older_than=0, dry_run=True)
+    assert report.dry_run
+    assert sorted(report.task_ids) == sorted([done, short])
+    assert oq.get_task(done) is not None
+    report = oq.purge(older_than=dt.timedelta(0))
+    assert sorted(report.task_ids) == sorted([done, short])
+    assert oq.get_task(done) is None
+    assert oq.get_events(done) == []
+    assert oq.get_task(failed) is not None  # failed tasks are kept unless named
+    assert oq.purge(older_than=0, status="failed").task_ids == [failed]
+
+
+def test_purge_rejects_bad_arguments(oq: OmniQ) -> None:
+    with pytest.raises(ConfigurationError, match="older_than"):
+        oq.purge(older_than=-1)
+    with pytest.raises(ConfigurationError, match="status 'x'"):
+        oq.purge(status="x")
+
+
+async def test_async_twins(make_oq: MakeOmniQ) -> None:
+    async with make_oq() as oq:
+        task_id = await oq.enqueue_async(tasks.add_numbers, {"x": 1, "y": 2})
+        assert [t.id for t in await oq.list_tasks_async()] == [task_id]
+        assert (await oq.stats_async()).totals["enqueued"] == 1
+        assert await oq.list_workers_async() == []
+        assert len(await oq.list_events_async()) == 1
+        assert (await oq.purge_async(dry_run=True)).task_ids == []
+        with pytest.raises(TaskNotFoundError):
+            await oq.retry_async("missing")

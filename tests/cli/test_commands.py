@@ -1,0 +1,240 @@
+"""``omniq status|tasks|schedules|results|events|purge|demo`` against a store they share."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from omniq import OmniQ, TaskStatus
+from omniq.exceptions import TaskFailedError
+
+from . import jobs
+from .conftest import Cli, wait_until
+
+
+def failed_task(oq: OmniQ) -> str:
+    """A task that failed for good (run by a worker in the test process)."""
+    task_id = oq.enqueue(jobs.fails, {"message": "boom"}, max_retries=0, queue_name="ops")
+    oq.start_worker(max_workers=1)
+    with pytest.raises(TaskFailedError):
+        oq.get_result(task_id, timeout=30)
+    oq.stop_worker()
+    return task_id
+
+
+def test_status_json_matches_the_store(cli: Cli, oq: OmniQ) -> None:
+    failed_task(oq)  # first: its worker would run the others
+    oq.enqueue(jobs.add, {"x": 1, "y": 2}, queue_name="high")
+    oq.enqueue(jobs.add, {"x": 1, "y": 2}, queue_name="high", run_in=3600)
+    oq.schedule(jobs.add, {"x": 1, "y": 2}, interval=dt.timedelta(hours=1))
+    stats = cli.json("status")
+    queues = {q["queue_name"]: q for q in stats["queues"]}
+    assert queues["high"]["counts"]["enqueued"] == 2
+    assert (queues["high"]["due"], queues["high"]["delayed"]) == (1, 1)
+    assert queues["ops"]["counts"]["failed"] == 1
+    assert stats["schedules"] == {"active": 1}
+    assert stats["workers"] == []
+    assert stats == json.loads(json.dumps(stats))
+    text = cli.run("status")
+    assert text.returncode == 0, text.stderr
+    assert "high" in text.stdout
+    assert "Schedules: 1 active" in text.stdout
+
+
+def test_tasks_list_show_retry_cancel(cli: Cli, oq: OmniQ) -> None:
+    failed = failed_task(oq)  # first: its worker would run the other
+    pending = oq.enqueue(jobs.add, {"x": 1, "y": 2}, name="adder")
+    listed = cli.json("tasks list")
+    assert [t["id"] for t in listed] == [pending, failed]
+    assert [t["id"] for t in cli.json("tasks list", "--status", "failed")] == [failed]
+    assert [t["id"] for t in cli.json("tasks list", "--queue", "default")] == [pending]
+    assert [t["id"] for t in cli.json("tasks list", "--limit", "1")] == [pending]
+    assert pending in cli.run("tasks list").stdout
+
+    shown = cli.json("tasks show", failed)
+    assert shown["task"]["status"] == "failed"
+    assert "ValueError" in shown["task"]["error"]["traceback"]
+    assert [e["type"] for e in shown["events"]][-1] == "failed"
+    text = cli.run("tasks show", failed).stdout
+    assert "error: builtins.ValueError: boom" in text
+    assert "Traceback" in text  # the task's traceback, shown as data
+
+    assert cli.json("tasks retry", failed)["retried"] is True
+    task = oq.get_task(failed)
+    assert task is not None
+    assert task.status is TaskStatus.ENQUEUED
+    again = cli.run("tasks retry", pending)
+    assert again.returncode == 1
+    assert "not failed or expired" in again.stderr
+
+    assert cli.json("tasks cancel", pending) == {
+        "task_id": pending, "cancelled": True, "status": "cancelled",
+    }  # fmt: skip
+    assert "already finished" in cli.run("tasks cancel", pending).stdout
+
+
+def test_results_get(cli: Cli, oq: OmniQ) -> None:
+    task_id = oq.enqueue(jobs.add, {"x": 20, "y": 22})
+    pending = cli.run("results get", task_id)
+    assert pending.returncode == 1
+    assert "has no result yet (status enqueued)" in pending.stderr
+    oq.start_worker(max_workers=1)
+    oq.get_result(task_id, timeout=30)
+    oq.stop_worker()
+    assert cli.json("results get", task_id) == {"task_id": task_id, "result": 42}
+    assert cli.run("results get", task_id).stdout.strip() == "42"
+    failed = failed_task(oq)
+    done = cli.run("results get", failed)
+    assert done.returncode == 1
+    assert done.stderr.startswith("omniq: error: TaskFailedError")
+    assert "Traceback" not in done.stderr
+
+
+def test_schedules_list_pause_resume_cancel(cli: Cli, oq: OmniQ) -> None:
+    schedule_id = oq.schedule(jobs.add, {"x": 1, "y": 2}, interval=60, name="minutely")
+    [listed] = cli.json("schedules list")
+    assert (listed["id"], listed["status"], listed["name"]) == (schedule_id, "active", "minutely")
+    assert cli.json("schedules pause", schedule_id)["status"] == "paused"
+    schedule = oq.get_schedule(schedule_id)
+    assert schedule is not None
+    assert schedule.status.value == "paused"
+    assert "unchanged" in cli.run("schedules pause", schedule_id).stdout
+    assert cli.json("schedules resume", schedule_id)["status"] == "active"
+    assert cli.json("schedules cancel", schedule_id)["status"] == "cancelled"
+    assert schedule_id in cli.run("schedules list").stdout
+    missing = cli.run("schedules pause", "nope")
+    assert missing.returncode == 1
+    assert missing.stderr == "omniq: error: ScheduleNotFoundError: no schedule with id 'nope'\n"
+
+
+def test_events_tail_and_purge(cli: Cli, oq: OmniQ) -> None:
+    first = oq.enqueue(jobs.add, {"x": 1, "y": 2})
+    second = oq.enqueue(jobs.add, {"x": 1, "y": 2})
+    lines = cli.run("events tail", "--json").stdout.splitlines()
+    events = [json.loads(line) for line in lines]
+    assert [(e["task_id"], e["type"]) for e in events] == [
+        (first, "enqueued"), (second, "enqueued"),
+    ]  # fmt: skip
+    assert events[0]["position"] < events[1]["position"]
+    assert len(cli.run("events tail", "-n", "1").stdout.splitlines()) == 1
+
+    oq.start_worker(max_workers=1)
+    oq.get_result(second, timeout=30)
+    oq.get_result(first, timeout=30)
+    oq.stop_worker()
+    dry = cli.json("purge", "--older-than", "0", "--dry-run")
+    assert dry["dry_run"] is True
+    assert sorted(dry["task_ids"]) == sorted([first, second])
+    assert oq.get_task(first) is not None
+    assert cli.json("purge", "--older-than", "1d")["task_ids"] == []
+    done = cli.run("purge", "--older-than", "0s")
+    assert done.returncode == 0, done.stderr
+    assert "deleted: 2 tasks" in done.stdout
+    assert oq.get_task(first) is None
+    bad = cli.run("purge", "--older-than", "soon")
+    assert bad.returncode == 2
+    assert "'soon' is not an age" in bad.stderr
+
+
+@pytest.mark.timeout(60)
+def test_events_tail_follow_prints_new_events_until_interrupted(cli: Cli, oq: OmniQ) -> None:
+    first = oq.enqueue(jobs.add, {"x": 1, "y": 2})
+    out = cli.logs / "tail.out"
+    with out.open("wb") as sink:
+        follower = subprocess.Popen(
+            [sys.executable, "-m", "omniq.cli", "events", "tail", "--follow", "--json",
+             "--interval", "0.05", *cli.store],
+            stdout=sink, stderr=subprocess.STDOUT, env=cli.env,
+        )  # fmt: skip
+        try:
+            wait_until(lambda: first in out.read_text(), 30, "the first event")
+            second = oq.enqueue(jobs.add, {"x": 1, "y": 2})
+            wait_until(lambda: second in out.read_text(), 30, "the new event")
+            follower.send_signal(signal.SIGINT)
+            assert follower.wait(30) == 0
+        finally:
+            if follower.poll() is None:
+                follower.kill()
+                follower.wait()
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(e["task_id"], e["type"]) for e in lines] == [
+        (first, "enqueued"), (second, "enqueued"),
+    ]  # fmt: skip
+
+
+def test_bad_input_is_one_line_and_a_non_zero_exit(cli: Cli, tmp_path: Path) -> None:
+    unknown = cli.run("tasks show", "no-such-task")
+    assert unknown.returncode == 1
+    assert unknown.stderr == "omniq: error: TaskNotFoundError: no task with id 'no-such-task'\n"
+
+    missing_config = cli.run("status", "--config", str(tmp_path / "nope.yaml"), store=False)
+    assert missing_config.returncode == 1
+    assert len(missing_config.stderr.splitlines()) == 1
+    assert "nope.yaml" in missing_config.stderr
+
+    bad_yaml = tmp_path / "bad.yaml"
+    bad_yaml.write_text("project_name: [unclosed\n")
+    unreadable = cli.run("status", "--config", str(bad_yaml), store=False)
+    assert unreadable.returncode == 1
+    assert len(unreadable.stderr.splitlines()) == 1
+
+    backend = cli.run("status", "--backend", "oracle")
+    assert backend.returncode == 1
+    assert "task_queue.type: 'oracle' is not one of" in backend.stderr
+    assert len(backend.stderr.splitlines()) == 1
+
+    no_project = cli.run("status", store=False)
+    assert no_project.returncode == 1
+    assert "no project: pass --project NAME" in no_project.stderr
+
+    debug = cli.run("tasks show", "no-such-task", "--debug")
+    assert debug.returncode == 1
+    assert "Traceback" in debug.stderr
+
+    usage = cli.run("tasks list", "--status", "sleeping")
+    assert usage.returncode == 2
+    assert "Traceback" not in usage.stderr
+
+    no_module = cli.run("worker", "--import", "no_such_module_xyz")
+    assert no_module.returncode == 1
+    assert "--import 'no_such_module_xyz'" in no_module.stderr
+    assert "Traceback" not in no_module.stderr
+
+
+def test_config_file_and_environment(cli: Cli, oq: OmniQ, tmp_path: Path) -> None:
+    task_id = oq.enqueue(jobs.add, {"x": 1, "y": 2})
+    config = tmp_path / "omniq.yaml"
+    config.write_text(
+        f"project_name: cli\ntask_queue:\n  type: sqlite\n  config:\n    db_path: {cli.db}\n"
+    )
+    from_file = cli.run("tasks list", "--json", "--config", str(config), store=False)
+    assert from_file.returncode == 0, from_file.stderr
+    assert [t["id"] for t in json.loads(from_file.stdout)] == [task_id]
+    cli.env["OMNIQ_PROJECT_NAME"] = "cli"
+    cli.env["OMNIQ_TASK_QUEUE_CONFIG_DB_PATH"] = str(cli.db)
+    from_env = cli.run("tasks list", "--json", store=False)
+    assert from_env.returncode == 0, from_env.stderr
+    assert [t["id"] for t in json.loads(from_env.stdout)] == [task_id]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_demo_runs_the_main_job(cli: Cli, tmp_path: Path) -> None:
+    db = tmp_path / "demo.db"
+    done = cli.run("demo", "--tasks", "50", "--json", "--db-path", str(db), store=False)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["counts"] == {"completed": 50 + 5 + 4 + 1 + 3 + 3, "failed": 1}
+    assert summary["db_path"] == str(db)
+    assert summary["schedule"]["runs"] == 3
+    assert summary["latency_ms"]["p50"] <= summary["latency_ms"]["p99"]
+    text = cli.run("demo", "--tasks", "20", "--db-path", str(tmp_path / "d2.db"), store=False)
+    assert text.returncode == 0, text.stderr
+    assert "OmniQ demo summary" in text.stdout
+    assert str(tmp_path / "d2.db") in text.stdout
