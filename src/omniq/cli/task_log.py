@@ -28,10 +28,8 @@ class LoggingEvents:
     def __init__(self, backend: Backend) -> None:
         self._backend = backend
 
-    @property
-    def write_order(self) -> object | None:
-        """The wrapped storage's write order (see :func:`omniq.storage.share_write_order`)."""
-        return getattr(self._backend.event_store, "write_order", None)
+    # No ``write_order``: events the task queue could write itself (fused with a claim,
+    # a retry or a lease recovery) must come through ``append`` to be logged.
 
     async def append(self, events: Sequence[TaskEvent]) -> None:
         """Append events to the wrapped storage, then log them."""

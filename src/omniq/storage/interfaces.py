@@ -7,7 +7,7 @@ several processes share the store.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
 from omniq.models.event import TaskEvent
@@ -52,6 +52,7 @@ class TaskQueue(Protocol):
         worker_id: str,
         now: float,
         lease_until: float,
+        events_for: Callable[[list[TaskRecord]], Sequence[TaskEvent]] | None = None,
     ) -> list[TaskRecord]:
         """Atomically take up to ``limit`` due tasks for one worker.
 
@@ -66,6 +67,11 @@ class TaskQueue(Protocol):
             worker_id: The claiming worker.
             now: Current time; only tasks with ``run_at <= now`` are due.
             lease_until: Lease expiry written on the claimed tasks.
+            events_for: Called with the claimed records inside the same atomic write; the
+                events it returns are appended to the backend's event store in that write.
+                Callers pass it only when the event store shares this queue's
+                ``write_order``, so a body never starts before its ``executing`` event is
+                durable and the two cost one commit.
 
         Returns:
             The claimed records, as updated, in service order.
@@ -131,7 +137,12 @@ class TaskQueue(Protocol):
         ...
 
     async def retry_later(
-        self, task_id: str, worker_id: str, run_at: float, error: TaskError | None
+        self,
+        task_id: str,
+        worker_id: str,
+        run_at: float,
+        error: TaskError | None,
+        events: Sequence[TaskEvent] = (),
     ) -> bool:
         """Put an executing task back as ``retrying`` until ``run_at``, counting one retry.
 
@@ -141,6 +152,9 @@ class TaskQueue(Protocol):
                 is not set.
             run_at: When it becomes due again.
             error: The error that caused the retry.
+            events: Appended to the backend's event store in the same atomic write, only if
+                the task was updated (passed only when the event store shares this queue's
+                ``write_order``), so they precede the next attempt's events.
 
         Returns:
             Whether the task was updated.
@@ -161,11 +175,16 @@ class TaskQueue(Protocol):
         """
         ...
 
-    async def recover_expired_leases(self, now: float) -> list[str]:
+    async def recover_expired_leases(
+        self, now: float, events_for: Callable[[list[str]], Sequence[TaskEvent]] | None = None
+    ) -> list[str]:
         """Make tasks whose lease expired (their worker died) claimable again.
 
         Args:
             now: Leases ending before this are expired.
+            events_for: Called with the recovered ids inside the same atomic write; its
+                events are appended there (only passed when the event store shares this
+                queue's ``write_order``), so they precede the next attempt's events.
 
         Returns:
             The ids made claimable.

@@ -23,7 +23,12 @@ from omniq.exceptions import SerializationError
 from omniq.models.event import EventType, TaskEvent
 from omniq.models.task import TaskError, TaskStatus
 from omniq.serialization import Serializer
-from omniq.storage.interfaces import EventStorage, ResultStorage, TaskQueue
+from omniq.storage.interfaces import (
+    EventStorage,
+    ResultStorage,
+    TaskQueue,
+    share_write_order,
+)
 from omniq.storage.records import TaskRecord
 from omniq.workers.completions import CompletionBatcher
 from omniq.workers.executors import TaskExecutor
@@ -269,13 +274,18 @@ class TaskRunner:
             return
         delay = retry_delay(record)
         now = time.time()
-        if not await self.task_queue.retry_later(record.id, self.worker_id, now + delay, error):
+        detail = f"retry {record.retry_count + 1} of {record.max_retries} in {delay:.3f}s"
+        event = self._event(record, EventType.RETRYING, now, error=error, detail=detail)
+        # On one backend the event commits with the status, before any worker can claim
+        # the next attempt; otherwise it follows in a second write.
+        fused = share_write_order(self.task_queue, self.event_store)
+        if not await self.task_queue.retry_later(
+            record.id, self.worker_id, now + delay, error, [event] if fused else ()
+        ):
             await self._discarded(record, "retrying", stored_result=False)
             return
-        detail = f"retry {record.retry_count + 1} of {record.max_retries} in {delay:.3f}s"
-        await self.event_store.append(
-            [self._event(record, EventType.RETRYING, now, error=error, detail=detail)]
-        )
+        if not fused:
+            await self.event_store.append([event])
         _log.info("task %s failed (%s), %s", record.id, error.type, detail)
         self.channel.notify_tasks_at(now + delay)
 

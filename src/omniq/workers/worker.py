@@ -23,7 +23,12 @@ from collections.abc import Callable, Sequence
 from omniq.core.notify import Channel
 from omniq.exceptions import WorkerError
 from omniq.models.event import EventType, TaskEvent
-from omniq.storage.interfaces import EventStorage, ResultStorage, TaskQueue
+from omniq.storage.interfaces import (
+    EventStorage,
+    ResultStorage,
+    TaskQueue,
+    share_write_order,
+)
 from omniq.workers import registry
 from omniq.workers.lifecycle import TaskRunner
 from omniq.workers.scheduler import ScheduleFirer
@@ -228,19 +233,23 @@ class Worker:
 
     async def _claim(self, limit: int) -> int:
         now = self._last_claim_at = time.time()
+        # On one backend the start events are written by the claim itself (one commit);
+        # otherwise in one write right after it.
+        fused = share_write_order(self.task_queue, self.event_store)
+        events_for = functools.partial(self.runner.start_events, now=now) if fused else None
         try:
             records = await self.task_queue.claim(
-                list(self.queues()), limit, self.worker_id, now, now + self.lease_duration
-            )
+                list(self.queues()), limit, self.worker_id, now, now + self.lease_duration,
+                events_for,
+            )  # fmt: skip
         except Exception:
             _log.exception("worker %s: claim failed, retrying", self.worker_id)
             await asyncio.sleep(self.poll_interval)
             return 0
         if not records:
             return 0
-        # One write for the start events of the whole batch; each task awaits it before
-        # writing its outcome, so a task's events stay in order.
-        events = self.runner.start_events(records, now)
+        # Each task awaits its start events before its body runs, so its events stay in order.
+        events = [] if fused else self.runner.start_events(records, now)
         started = asyncio.ensure_future(
             self.event_store.append(events) if events else asyncio.sleep(0)
         )
@@ -337,20 +346,28 @@ class Worker:
         finally:
             self.channel.remove_task_listener(woken)
 
+    def _recovery_events(self, task_ids: list[str], now: float) -> list[TaskEvent]:
+        return [
+            TaskEvent(task_id=task_id, type=EventType.RETRYING, timestamp=now,
+                      worker_id=self.worker_id,
+                      error="lease expired: its worker stopped renewing it",
+                      detail="recovered after the worker's lease expired")
+            for task_id in task_ids
+        ]  # fmt: skip
+
     async def _maintenance_loop(self) -> None:
         while True:
             try:
                 now = time.time()
-                recovered = await self.task_queue.recover_expired_leases(now)
+                events_for = functools.partial(self._recovery_events, now=now)
+                fused = share_write_order(self.task_queue, self.event_store)
+                recovered = await self.task_queue.recover_expired_leases(
+                    now, events_for if fused else None
+                )
                 if recovered:
                     _log.warning("recovered %d tasks whose worker died", len(recovered))
-                    await self.event_store.append([
-                        TaskEvent(task_id=task_id, type=EventType.RETRYING, timestamp=now,
-                                  worker_id=self.worker_id,
-                                  error="lease expired: its worker stopped renewing it",
-                                  detail="recovered after the worker's lease expired")
-                        for task_id in recovered
-                    ])  # fmt: skip
+                    if not fused:
+                        await self.event_store.append(events_for(recovered))
                     self._wakeup.set()
                 await self.result_store.purge_expired(now)
             except Exception:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import msgspec
 
@@ -28,6 +28,7 @@ from omniq.backends.memory.dependencies import DependencyVerbs
 from omniq.backends.memory.registry import RegistryVerbs
 from omniq.backends.memory.schedules import ScheduleVerbs
 from omniq.exceptions import BackendError
+from omniq.models.event import TaskEvent
 from omniq.models.task import TaskError, TaskStatus
 from omniq.storage.records import CLAIMABLE_STATUSES, TaskRecord
 
@@ -225,6 +226,7 @@ class MemoryTaskQueue(ScheduleVerbs, DependencyVerbs, AdminVerbs, RegistryVerbs)
         worker_id: str,
         now: float,
         lease_until: float,
+        events_for: Callable[[list[TaskRecord]], Sequence[TaskEvent]] | None = None,
     ) -> list[TaskRecord]:
         """Atomically take up to ``limit`` due tasks for one worker.
 
@@ -239,6 +241,8 @@ class MemoryTaskQueue(ScheduleVerbs, DependencyVerbs, AdminVerbs, RegistryVerbs)
             worker_id: The claiming worker.
             now: Current time; only tasks with ``run_at <= now`` are due.
             lease_until: Lease expiry written on the claimed tasks.
+            events_for: Builds events for the claimed records, appended to the sibling
+                event store under the same lock.
 
         Returns:
             The claimed records, as updated, in service order.
@@ -266,6 +270,10 @@ class MemoryTaskQueue(ScheduleVerbs, DependencyVerbs, AdminVerbs, RegistryVerbs)
                     record.lease_expires_at = lease_until
                     claimed.append(_copy(record))
                 index.compact()
+            if events_for is not None and claimed:
+                if self.event_sink is None:
+                    raise BackendError("events_for was given but there is no event store")
+                self.event_sink.append_now(events_for(claimed))
         return claimed
 
     async def extend_leases(
@@ -355,7 +363,12 @@ class MemoryTaskQueue(ScheduleVerbs, DependencyVerbs, AdminVerbs, RegistryVerbs)
             return True
 
     async def retry_later(
-        self, task_id: str, worker_id: str, run_at: float, error: TaskError | None
+        self,
+        task_id: str,
+        worker_id: str,
+        run_at: float,
+        error: TaskError | None,
+        events: Sequence[TaskEvent] = (),
     ) -> bool:
         """Put an executing task back as ``retrying`` until ``run_at``, counting one retry.
 
@@ -368,6 +381,9 @@ class MemoryTaskQueue(ScheduleVerbs, DependencyVerbs, AdminVerbs, RegistryVerbs)
                 is not set.
             run_at: When it becomes due again.
             error: The error that caused the retry.
+            events: Appended to the backend's event store in the same atomic write, only if
+                the task was updated (passed only when the event store shares this queue's
+                ``write_order``), so they precede the next attempt's events.
 
         Returns:
             Whether the task was updated.
@@ -381,6 +397,10 @@ class MemoryTaskQueue(ScheduleVerbs, DependencyVerbs, AdminVerbs, RegistryVerbs)
             record.error = error
             record.lease_expires_at = None
             self._set_status(record, TaskStatus.RETRYING)
+            if events:
+                if self.event_sink is None:
+                    raise BackendError("events were given but there is no event store")
+                self.event_sink.append_now(events)
             return True
 
     async def release(self, task_ids: Sequence[str], worker_id: str) -> list[str]:
@@ -409,7 +429,9 @@ class MemoryTaskQueue(ScheduleVerbs, DependencyVerbs, AdminVerbs, RegistryVerbs)
                 released.append(task_id)
         return released
 
-    async def recover_expired_leases(self, now: float) -> list[str]:
+    async def recover_expired_leases(
+        self, now: float, events_for: Callable[[list[str]], Sequence[TaskEvent]] | None = None
+    ) -> list[str]:
         """Make tasks whose lease expired (their worker died) claimable again.
 
         Every ``executing`` task with ``lease_expires_at < now`` returns to ``enqueued`` with
@@ -418,6 +440,8 @@ class MemoryTaskQueue(ScheduleVerbs, DependencyVerbs, AdminVerbs, RegistryVerbs)
 
         Args:
             now: Leases ending before this are expired.
+            events_for: Builds events for the recovered ids, appended to the sibling event
+                store under the same lock.
 
         Returns:
             The ids made claimable.
@@ -431,6 +455,10 @@ class MemoryTaskQueue(ScheduleVerbs, DependencyVerbs, AdminVerbs, RegistryVerbs)
                     record.lease_expires_at = None
                     self._set_status(record, TaskStatus.ENQUEUED)
                     recovered.append(task_id)
+            if events_for is not None and recovered:
+                if self.event_sink is None:
+                    raise BackendError("events_for was given but there is no event store")
+                self.event_sink.append_now(events_for(recovered))
         return recovered
 
     async def get(self, task_id: str) -> TaskRecord | None:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from omniq.backends.sqlite.admin import AdminVerbs
 from omniq.backends.sqlite.dependencies import INSERT_DEPENDENCY, DependencyVerbs
+from omniq.backends.sqlite.event_store import INSERT_EVENT, event_row
 from omniq.backends.sqlite.registry import RegistryVerbs
 from omniq.backends.sqlite.rows import TASK_COLUMNS, encode_error, record_from_row, row_from_record
 from omniq.backends.sqlite.schedules import ScheduleVerbs
 from omniq.backends.sqlite.threads import ReaderThread, WriterThread
+from omniq.models.event import TaskEvent
 from omniq.models.task import TaskError, TaskStatus
 from omniq.storage.records import TaskRecord
 
@@ -73,6 +75,7 @@ class SQLiteTaskQueue(ScheduleVerbs, DependencyVerbs, AdminVerbs, RegistryVerbs)
         worker_id: str,
         now: float,
         lease_until: float,
+        events_for: Callable[[list[TaskRecord]], Sequence[TaskEvent]] | None = None,
     ) -> list[TaskRecord]:
         """Atomically take up to ``limit`` due tasks, serving ``queues`` in order."""
         if self._idle and not await self._reader.run(lambda conn: _has_due(conn, queues, now)):
@@ -91,6 +94,8 @@ class SQLiteTaskQueue(ScheduleVerbs, DependencyVerbs, AdminVerbs, RegistryVerbs)
                 rows = conn.execute(_CLAIM, params).fetchall()
                 rows.sort(key=lambda row: (-row[5], row[8], row[0]))  # priority, run_at, seq
                 claimed.extend(record_from_row(row[1:]) for row in rows)
+            if events_for is not None and claimed:
+                conn.executemany(INSERT_EVENT, [event_row(e) for e in events_for(claimed)])
             return claimed
 
         result = await self._writer.run(claim)
@@ -164,7 +169,12 @@ class SQLiteTaskQueue(ScheduleVerbs, DependencyVerbs, AdminVerbs, RegistryVerbs)
         return await self._writer.run(complete, single_statement=len(chunks) <= 1)
 
     async def retry_later(
-        self, task_id: str, worker_id: str, run_at: float, error: TaskError | None
+        self,
+        task_id: str,
+        worker_id: str,
+        run_at: float,
+        error: TaskError | None,
+        events: Sequence[TaskEvent] = (),
     ) -> bool:
         """Put an executing task back as ``retrying`` until ``run_at``."""
         sql = (
@@ -173,9 +183,15 @@ class SQLiteTaskQueue(ScheduleVerbs, DependencyVerbs, AdminVerbs, RegistryVerbs)
             "WHERE id = ? AND status = 'executing' AND worker_id = ? AND cancel_requested = 0"
         )
         params = (run_at, encode_error(error), task_id, worker_id)
-        return await self._writer.run(
-            lambda conn: conn.execute(sql, params).rowcount == 1, single_statement=True
-        )
+        event_rows = [event_row(event) for event in events]
+
+        def retry(conn: sqlite3.Connection) -> bool:
+            if conn.execute(sql, params).rowcount != 1:
+                return False
+            conn.executemany(INSERT_EVENT, event_rows)
+            return True
+
+        return await self._writer.run(retry, single_statement=not event_rows)
 
     async def release(self, task_ids: Sequence[str], worker_id: str) -> list[str]:
         """Give back unfinished tasks of a stopping worker without counting the attempt."""
@@ -196,8 +212,10 @@ class SQLiteTaskQueue(ScheduleVerbs, DependencyVerbs, AdminVerbs, RegistryVerbs)
 
         return await self._writer.run(release)
 
-    async def recover_expired_leases(self, now: float) -> list[str]:
-        """Make tasks whose lease ended before ``now`` claimable again."""
+    async def recover_expired_leases(
+        self, now: float, events_for: Callable[[list[str]], Sequence[TaskEvent]] | None = None
+    ) -> list[str]:
+        """Make tasks whose lease ended before ``now`` claimable again (and log it)."""
 
         def recover(conn: sqlite3.Connection) -> list[str]:
             rows = conn.execute(
@@ -205,9 +223,12 @@ class SQLiteTaskQueue(ScheduleVerbs, DependencyVerbs, AdminVerbs, RegistryVerbs)
                 "WHERE status = 'executing' AND lease_expires_at < ? RETURNING id",
                 (now,),
             ).fetchall()
-            return [row[0] for row in rows]
+            recovered = [row[0] for row in rows]
+            if events_for is not None and recovered:
+                conn.executemany(INSERT_EVENT, [event_row(e) for e in events_for(recovered)])
+            return recovered
 
-        return await self._writer.run(recover, single_statement=True)
+        return await self._writer.run(recover)
 
     async def get(self, task_id: str) -> TaskRecord | None:
         """Return the task, or ``None`` if unknown."""
