@@ -238,3 +238,15 @@ def test_an_unknown_dependency_stores_nothing(oq: OmniQ) -> None:
     now = time.time()
     claimed = portal().call(oq.task_queue.claim(oq.queues, 100, "probe", now, now + 30))
     assert [record.id for record in claimed] == [known]
+
+
+def test_a_worker_settles_dependents_left_waiting_by_a_crash(make_oq: MakeOmniQ) -> None:
+    """The dependency completed but its worker died before releasing the dependent."""
+    oq = make_oq(worker_config={"lease_duration": 0.3}).open()  # maintenance every 0.15 s
+    first = oq.enqueue(func=tasks.add_numbers, func_args={"x": 1, "y": 2})
+    second = oq.enqueue(func=tasks.add_numbers, func_args={"x": 3, "y": 4}, depends_on=[first])
+    now = time.time()
+    portal().call(oq.task_queue.claim(["default"], 1, "dead-worker", now, now + 60))
+    portal().call(oq.task_queue.complete_many([first], "dead-worker", now))  # no release
+    oq.start_worker(max_workers=1)
+    assert oq.get_result(second, timeout=10) == 7

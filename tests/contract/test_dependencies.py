@@ -221,3 +221,27 @@ async def test_cancel_dependents_leaves_other_statuses_alone(backend: Backend) -
     assert stored is not None
     assert stored.error is None
     assert await tq.cancel_dependents("missing", ERROR, NOW) == []
+
+
+# -- stuck_waiting (a crash between a final status and the dependents' release) ---------------
+
+
+async def test_stuck_waiting_finds_tasks_whose_wait_is_over(backend: Backend) -> None:
+    tq = backend.task_queue
+    done, failing, pending = make_task(), make_task(), make_task()
+    await tq.enqueue([done, failing, pending])
+    releasable = waiting(done.id)
+    doomed = waiting(failing.id, done.id)
+    still_waiting = waiting(pending.id, done.id)
+    await tq.enqueue([releasable, doomed, still_waiting])
+    assert await tq.stuck_waiting(10) == []
+    claimed = await tq.claim(["default"], 10, "w1", NOW, NOW + 30)
+    assert len(claimed) == 3
+    # Final statuses written without releasing or cancelling anyone: as if the worker died.
+    assert await tq.complete_many([done.id], "w1", NOW) == [done.id]
+    assert await tq.finish(failing.id, TaskStatus.FAILED, NOW, worker_id="w1", error=ERROR)
+    stuck = await tq.stuck_waiting(10)
+    assert sorted(r.id for r in stuck) == sorted([releasable.id, doomed.id])
+    assert all(r.status is TaskStatus.WAITING for r in stuck)
+    assert len(await tq.stuck_waiting(1)) == 1
+    assert await status(tq, releasable) is TaskStatus.WAITING  # read-only

@@ -168,6 +168,29 @@ class Dependencies:
             ])  # fmt: skip
             self.channel.notify_tasks()
 
+    async def reconcile(self, limit: int = 100) -> int:
+        """Finish releases and cancellations that a crash interrupted; return how many.
+
+        A worker that died between a task's final status and the release (or cancellation)
+        of its dependents leaves them ``waiting`` for ever; the maintenance pass of any
+        worker calls this to settle them.
+        """
+        settled = 0
+        for record in await self.task_queue.stuck_waiting(limit):
+            dependencies = await asyncio.gather(
+                *(self.task_queue.get(d) for d in record.depends_on)
+            )
+            never = [
+                (task_id, found.status)
+                for task_id, found in zip(record.depends_on, dependencies, strict=True)
+                if found is not None and _never_completes(found)
+            ]
+            if never:
+                settled += len(await self.cancel_dependents(*never[0]))
+            else:
+                settled += len(await self.release(record.depends_on))
+        return settled
+
     async def cancel_dependents(self, task_id: str, status: TaskStatus) -> list[str]:
         """Cancel, transitively, the waiting dependents of a task that will never complete.
 

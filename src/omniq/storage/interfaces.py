@@ -197,6 +197,14 @@ class TaskQueue(Protocol):
 
     # -- dependencies and cancellation ---------------------------------------------------
 
+    async def stuck_waiting(self, limit: int) -> list[TaskRecord]:
+        """Return up to ``limit`` ``waiting`` tasks that should not wait any more.
+
+        Those whose dependencies all completed, or one of whose dependencies failed, expired
+        or was cancelled: a release or cancellation that a crash interrupted. Read-only.
+        """
+        ...
+
     async def release_dependents(self, task_ids: Sequence[str]) -> list[str]:
         """Make claimable the ``waiting`` dependents whose dependencies all completed.
 

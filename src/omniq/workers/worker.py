@@ -20,6 +20,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 
+from omniq.core.dependencies import Dependencies
 from omniq.core.notify import Channel
 from omniq.exceptions import WorkerError
 from omniq.models.event import EventType, TaskEvent
@@ -370,6 +371,11 @@ class Worker:
                         await self.event_store.append(events_for(recovered))
                     self._wakeup.set()
                 await self.result_store.purge_expired(now)
+                settled = await Dependencies(
+                    self.task_queue, self.event_store, self.channel, self.worker_id
+                ).reconcile()
+                if settled:
+                    _log.warning("settled %d dependents left waiting by a crash", settled)
             except Exception:
                 _log.exception("worker %s: maintenance pass failed", self.worker_id)
             await asyncio.sleep(self.maintenance_interval)

@@ -11,6 +11,8 @@ import threading
 from collections import deque
 from collections.abc import Sequence
 
+import msgspec
+
 from omniq.models.task import TaskError, TaskStatus
 from omniq.storage.records import TaskRecord
 
@@ -18,6 +20,7 @@ __all__ = ["DependencyVerbs"]
 
 #: Statuses :meth:`DependencyVerbs.cancel` turns into ``cancelled`` at once.
 _NOT_STARTED = (TaskStatus.WAITING, TaskStatus.ENQUEUED, TaskStatus.RETRYING)
+_NEVER = (TaskStatus.FAILED, TaskStatus.EXPIRED, TaskStatus.CANCELLED)
 
 
 class DependencyVerbs:
@@ -58,6 +61,29 @@ class DependencyVerbs:
         return True
 
     # -- TaskQueue ---------------------------------------------------------------------------
+
+    async def stuck_waiting(self, limit: int) -> list[TaskRecord]:
+        """Return ``waiting`` tasks whose wait is over (see the protocol); read-only."""
+        stuck: list[TaskRecord] = []
+        with self._lock:
+            waiting = {
+                task_id for dependents in self._dependents.values() for task_id in dependents
+            }
+            for task_id in waiting:
+                record = self._tasks.get(task_id)
+                if record is None or record.status != TaskStatus.WAITING:
+                    continue
+                statuses = [
+                    found.status if (found := self._tasks.get(d)) is not None else None
+                    for d in record.depends_on
+                ]
+                done = all(status == TaskStatus.COMPLETED for status in statuses)
+                never = any(status in _NEVER for status in statuses)
+                if done or never:
+                    stuck.append(msgspec.structs.replace(record))
+                    if len(stuck) >= limit:
+                        break
+        return stuck
 
     async def release_dependents(self, task_ids: Sequence[str]) -> list[str]:
         """Make claimable the ``waiting`` dependents whose dependencies all completed.

@@ -9,9 +9,10 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
-from omniq.backends.sqlite.rows import encode_error
+from omniq.backends.sqlite.rows import TASK_COLUMNS, encode_error, record_from_row
 from omniq.backends.sqlite.threads import ReaderThread, WriterThread
 from omniq.models.task import TaskError, TaskStatus
+from omniq.storage.records import TaskRecord
 
 __all__ = ["INSERT_DEPENDENCY", "DependencyVerbs"]
 
@@ -46,6 +47,22 @@ WITH RECURSIVE below(id, depth) AS (
 SELECT id FROM below GROUP BY id ORDER BY MIN(depth), id
 """
 
+# Waiting tasks whose wait is over: every dependency completed, or one never will.
+_STUCK = """
+SELECT {columns} FROM tasks AS w
+ WHERE w.status = 'waiting' AND (
+       NOT EXISTS (
+            SELECT 1 FROM json_each(w.depends_on) AS dep
+             WHERE NOT EXISTS (
+                  SELECT 1 FROM tasks AS done
+                   WHERE done.id = dep.value AND done.status = 'completed'))
+    OR EXISTS (
+            SELECT 1 FROM json_each(w.depends_on) AS dep
+              JOIN tasks AS done ON done.id = dep.value
+             WHERE done.status IN ('failed', 'expired', 'cancelled')))
+ LIMIT ?
+"""
+
 _CANCEL_WAITING = """
 UPDATE tasks SET status = 'cancelled', finished_at = ?, error = ?
  WHERE status = 'waiting' AND id IN ({marks})
@@ -67,6 +84,15 @@ class DependencyVerbs:
 
     _writer: WriterThread
     _reader: ReaderThread
+
+    async def stuck_waiting(self, limit: int) -> list[TaskRecord]:
+        """Return ``waiting`` tasks whose wait is over (see the protocol); read-only."""
+        sql = _STUCK.format(columns=", ".join(f"w.{column}" for column in TASK_COLUMNS))
+
+        def select(conn: sqlite3.Connection) -> list[TaskRecord]:
+            return [record_from_row(row) for row in conn.execute(sql, (limit,))]
+
+        return await self._reader.run(select)
 
     async def release_dependents(self, task_ids: Sequence[str]) -> list[str]:
         """Make claimable the ``waiting`` dependents whose dependencies all completed.
