@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from types import TracebackType
-
 from omniq.storage.interfaces import Backend, EventStorage, ResultStorage, TaskQueue
+from omniq.storage.lifecycle import BackendLifecycle
 
 __all__ = ["MixedBackend"]
 
 
-class MixedBackend:
+class MixedBackend(BackendLifecycle):
     """Takes each storage role from its own backend (e.g. queue in SQLite, results in memory).
 
     Opening opens each distinct backend once; closing closes each once. A backend given for
@@ -64,30 +63,6 @@ class MixedBackend:
         """Async twin of :meth:`close`."""
         for backend in self.backends:
             await backend.close_async()
-
-    def __enter__(self) -> MixedBackend:
-        self.initialize()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    async def __aenter__(self) -> MixedBackend:
-        await self.initialize_async()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close_async()
 
     def __repr__(self) -> str:
         task_queue, result_store, event_store = self.roles

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from types import TracebackType
 
 from omniq.backends.memory.event_store import MemoryEventStorage
 from omniq.backends.memory.result_store import MemoryResultStorage
 from omniq.backends.memory.task_queue import MemoryTaskQueue
+from omniq.storage.lifecycle import BackendLifecycle
 
 __all__ = ["MemoryBackend"]
 
 
-class MemoryBackend:
+class MemoryBackend(BackendLifecycle):
     """A :class:`~omniq.storage.interfaces.Backend` that keeps everything in process memory.
 
     One instance is one store: it can be shared by several threads and event loops of the same
@@ -65,31 +65,3 @@ class MemoryBackend:
     async def close_async(self) -> None:
         """Async twin of :meth:`close`."""
         self.close()
-
-    def __enter__(self) -> MemoryBackend:
-        """Initialize and return the backend."""
-        self.initialize()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Close the backend."""
-        self.close()
-
-    async def __aenter__(self) -> MemoryBackend:
-        """Initialize and return the backend."""
-        await self.initialize_async()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Close the backend."""
-        await self.close_async()

@@ -8,7 +8,6 @@ import itertools
 import sqlite3
 import threading
 from pathlib import Path
-from types import TracebackType
 
 from omniq.backends.sqlite.connection import (
     SYNCHRONOUS_MODES,
@@ -24,13 +23,14 @@ from omniq.backends.sqlite.schema import ensure_schema
 from omniq.backends.sqlite.task_queue import SQLiteTaskQueue
 from omniq.backends.sqlite.threads import ReaderThread, WriterThread
 from omniq.exceptions import BackendError, ConfigurationError
+from omniq.storage.lifecycle import BackendLifecycle
 
 __all__ = ["SQLiteBackend"]
 
 _instances = itertools.count(1)
 
 
-class SQLiteBackend:
+class SQLiteBackend(BackendLifecycle):
     """Task queue, result storage and event storage in one SQLite file (WAL mode).
 
     Several processes may share the file: claims are atomic, and a process waiting for the
@@ -157,30 +157,6 @@ class SQLiteBackend:
     async def close_async(self) -> None:
         """Async twin of :meth:`close`."""
         await asyncio.to_thread(self.close)
-
-    def __enter__(self) -> SQLiteBackend:
-        self.initialize()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    async def __aenter__(self) -> SQLiteBackend:
-        await self.initialize_async()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close_async()
 
     def __repr__(self) -> str:
         return f"SQLiteBackend(project_name={self.project_name!r}, db_path={str(self.db_path)!r})"
