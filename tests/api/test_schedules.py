@@ -268,8 +268,8 @@ class PausesAfterCommit:
         self.inner = inner
         self.delay = delay
 
-    async def enqueue(self, records: Any) -> None:
-        await self.inner.enqueue(records)
+    async def enqueue(self, records: Any, events: Any = ()) -> None:
+        await self.inner.enqueue(records, events)
         await asyncio.sleep(self.delay)  # the stall, not synchronisation
 
     async def fire_schedule(self, *args: Any) -> bool:

@@ -33,7 +33,13 @@ from omniq.models.config import OmniQConfig, TaskDefaultsConfig
 from omniq.models.event import EventType, TaskEvent
 from omniq.models.task import Task, TaskError, TaskStatus
 from omniq.serialization import Serializer
-from omniq.storage.interfaces import Backend, EventStorage, ResultStorage, TaskQueue
+from omniq.storage.interfaces import (
+    Backend,
+    EventStorage,
+    ResultStorage,
+    TaskQueue,
+    share_write_order,
+)
 from omniq.storage.records import TaskRecord
 from omniq.workers.completions import CompletionBatcher
 from omniq.workers.config import WorkerOptions, check_worker_type, create_executor
@@ -600,13 +606,15 @@ class OmniQ(ScheduleMethods, AdminMethods):
         await self.open_async()
         plan = await self._dependencies.plan(depends_on) if depends_on else None
         self._declare_queue(queue_name)
-        # The tasks and their "enqueued" events are written concurrently: on SQLite they
-        # share one commit. (An event can only be orphaned if the enqueue itself fails.)
         now = time.time()
         events = [TaskEvent(task_id=r.id, type=EventType.ENQUEUED, timestamp=now) for r in records]
         if plan is not None:
             events = _planned(records, events, plan, now)
-        await asyncio.gather(self.task_queue.enqueue(records), self.event_store.append(events))
+        if share_write_order(self.task_queue, self.event_store):
+            # One atomic write: no worker can claim a task before its "enqueued" event exists.
+            await self.task_queue.enqueue(records, events)
+        else:
+            await asyncio.gather(self.task_queue.enqueue(records), self.event_store.append(events))
         if plan is not None and plan.status is not TaskStatus.ENQUEUED:
             if plan.status is TaskStatus.WAITING:
                 await self._dependencies.settle(plan.pending)

@@ -32,7 +32,7 @@ def share_write_order(first: object, second: object) -> bool:
 class TaskQueue(Protocol):
     """Stores tasks and hands them to workers under a lease."""
 
-    async def enqueue(self, tasks: Sequence[TaskRecord]) -> None:
+    async def enqueue(self, tasks: Sequence[TaskRecord], events: Sequence[TaskEvent] = ()) -> None:
         """Store new tasks atomically (all or none).
 
         A ``waiting`` task is recorded, in the same atomic write, as a dependent of every id
@@ -42,6 +42,9 @@ class TaskQueue(Protocol):
         Args:
             tasks: Records with unique ids, status ``enqueued``, ``waiting`` (dependencies
                 not completed yet) or ``cancelled`` (a dependency already failed).
+            events: Appended to the backend's event store in the same atomic write (passed
+                only when the event store shares this queue's ``write_order``), so a task's
+                ``enqueued`` event always precedes the events of its claim.
         """
         ...
 

@@ -190,12 +190,13 @@ class MemoryTaskQueue(ScheduleVerbs, DependencyVerbs, AdminVerbs, RegistryVerbs)
 
     # -- TaskQueue ---------------------------------------------------------------------------
 
-    async def enqueue(self, tasks: Sequence[TaskRecord]) -> None:
+    async def enqueue(self, tasks: Sequence[TaskRecord], events: Sequence[TaskEvent] = ()) -> None:
         """Store new tasks atomically (all or none).
 
         Args:
             tasks: Records with unique ids, status ``enqueued``, ``waiting`` (indexed under
                 each id of ``depends_on``) or ``cancelled``.
+            events: Appended to the sibling event store under the same lock.
 
         Raises:
             BackendError: An id is already stored or appears twice in ``tasks``; nothing is
@@ -204,6 +205,10 @@ class MemoryTaskQueue(ScheduleVerbs, DependencyVerbs, AdminVerbs, RegistryVerbs)
         records = [_copy(task) for task in tasks]
         with self._lock:
             self._insert_locked(records)
+            if events:
+                if self.event_sink is None:
+                    raise BackendError("events were given but there is no event store")
+                self.event_sink.append_now(events)
 
     def _insert_locked(self, records: list[TaskRecord]) -> None:
         """Store copies of new tasks, all or none; the caller holds the lock."""

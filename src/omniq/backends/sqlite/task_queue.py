@@ -51,9 +51,10 @@ class SQLiteTaskQueue(ScheduleVerbs, DependencyVerbs, AdminVerbs, RegistryVerbs)
         self.write_order: object = writer
         self._idle = True  # last claim found nothing: check with a cheap read first
 
-    async def enqueue(self, tasks: Sequence[TaskRecord]) -> None:
+    async def enqueue(self, tasks: Sequence[TaskRecord], events: Sequence[TaskEvent] = ()) -> None:
         """Store new tasks atomically (all or none), with the dependencies of waiting ones."""
         rows = [row_from_record(task) for task in tasks]
+        event_rows = [event_row(event) for event in events]
         dependencies = [
             (dependency, task.id)
             for task in tasks
@@ -65,6 +66,8 @@ class SQLiteTaskQueue(ScheduleVerbs, DependencyVerbs, AdminVerbs, RegistryVerbs)
             conn.executemany(_INSERT, rows)
             if dependencies:
                 conn.executemany(INSERT_DEPENDENCY, dependencies)
+            if event_rows:
+                conn.executemany(INSERT_EVENT, event_rows)
 
         await self._writer.run(insert)
 
