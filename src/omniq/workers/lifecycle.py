@@ -153,13 +153,17 @@ class TaskRunner:
         Args:
             record: The claimed task.
             body_done: Called as soon as the task body has returned or raised, before the
-                outcome is written, so the worker can start another body meanwhile.
+                outcome is written, so the worker can start another body meanwhile; called
+                at once, before anything is written, when no body will run (a refused task
+                or a call that cannot be loaded).
             started: The write of this task's :meth:`start_events`, awaited before any later
                 event is written so events stay in order; when ``None`` they are written here.
         """
         now = time.time()
         refusal = self.refusal(record, now)
         if refusal is not None:
+            if body_done is not None:
+                body_done()  # no body will run: the worker must not count this task as busy
             await self._finish(record, *refusal)
             return
         if started is None:
@@ -168,6 +172,8 @@ class TaskRunner:
         try:
             func, args, kwargs = self.serializer.load_call(record.payload)
         except SerializationError as exc:
+            if body_done is not None:
+                body_done()
             await started_task
             await self._finish(
                 record,
