@@ -1,5 +1,8 @@
 """In-process wake-ups: new tasks wake idle workers, stored results wake waiters at once.
 
+New schedules wake the schedule loops (and only them: an enqueue does not make a schedule
+loop look at the store).
+
 Backends with the same ``channel`` (e.g. the same SQLite file) share one :class:`Channel`, so
 two OmniQ instances in one process see each other without polling. Waiters may live on any
 event loop in any thread; notifications are thread-safe. Other processes are found by polling.
@@ -19,53 +22,59 @@ __all__ = ["Channel", "channel"]
 _KEEP_PAST_DUE_SECONDS = 60.0
 
 
+class _Wakeups:
+    """Listeners woken together, and the times at which they should look again."""
+
+    def __init__(self) -> None:
+        self.listeners: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
+        self.due_times: list[float] = []  # sorted epoch times
+
+    def add(self, event: asyncio.Event) -> None:
+        self.listeners.add((asyncio.get_running_loop(), event))
+
+    def remove(self, event: asyncio.Event) -> None:
+        self.listeners = {item for item in self.listeners if item[1] is not event}
+
+    def note_due(self, when: float) -> None:
+        bisect.insort(self.due_times, when)
+        # Forget times long past: every listener has looked at the store since.
+        stale = bisect.bisect_left(self.due_times, time.time() - _KEEP_PAST_DUE_SECONDS)
+        del self.due_times[:stale]
+
+    def next_due(self, after: float) -> float | None:
+        index = bisect.bisect_right(self.due_times, after)
+        return self.due_times[index] if index < len(self.due_times) else None
+
+
 class Channel:
-    """Wake-up points for one store."""
+    """Wake-up points for one store.
+
+    Three kinds of listeners: workers waiting for tasks, schedule loops waiting for
+    schedules, and workers watching for cancellation requests; plus result waiters.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._task_listeners: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
+        self._tasks = _Wakeups()
+        self._schedules = _Wakeups()
+        self._cancels = _Wakeups()
         self._result_waiters: defaultdict[
             str, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]
         ] = defaultdict(set)
-        self._due_times: list[float] = []  # sorted epoch times when tasks become due
-        self._cancel_listeners: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
 
     def add_task_listener(self, event: asyncio.Event) -> None:
         """Set ``event`` (on the running loop) whenever tasks are enqueued or become due."""
         with self._lock:
-            self._task_listeners.add((asyncio.get_running_loop(), event))
+            self._tasks.add(event)
 
     def remove_task_listener(self, event: asyncio.Event) -> None:
         """Stop setting ``event``."""
         with self._lock:
-            self._task_listeners = {item for item in self._task_listeners if item[1] is not event}
+            self._tasks.remove(event)
 
     def notify_tasks(self) -> None:
         """Wake every task listener."""
-        with self._lock:
-            listeners = list(self._task_listeners)
-        for loop, event in listeners:
-            _set_threadsafe(loop, event)
-
-    def add_cancel_listener(self, event: asyncio.Event) -> None:
-        """Set ``event`` (on the running loop) whenever a running task's cancel is requested."""
-        with self._lock:
-            self._cancel_listeners.add((asyncio.get_running_loop(), event))
-
-    def remove_cancel_listener(self, event: asyncio.Event) -> None:
-        """Stop setting ``event``."""
-        with self._lock:
-            self._cancel_listeners = {
-                item for item in self._cancel_listeners if item[1] is not event
-            }
-
-    def notify_cancel(self) -> None:
-        """Wake every cancel listener (workers then look for tasks to interrupt)."""
-        with self._lock:
-            listeners = list(self._cancel_listeners)
-        for loop, event in listeners:
-            _set_threadsafe(loop, event)
+        self._wake(self._tasks)
 
     def notify_tasks_at(self, when: float) -> None:
         """Note that a task becomes due at ``when`` (epoch seconds) and wake the listeners.
@@ -74,22 +83,59 @@ class Channel:
         :meth:`next_due`), however long their poll interval.
         """
         with self._lock:
-            bisect.insort(self._due_times, when)
-            # Forget times long past: every listener has looked at the store since.
-            stale = bisect.bisect_left(self._due_times, time.time() - _KEEP_PAST_DUE_SECONDS)
-            del self._due_times[:stale]
+            self._tasks.note_due(when)
         self.notify_tasks()
 
     def next_due(self, after: float) -> float | None:
-        """The earliest noted due time later than ``after``, or ``None``.
+        """The earliest noted task due time later than ``after``, or ``None``.
 
         Args:
             after: The time of the caller's last look at the store: anything due by then
                 was visible to it.
         """
         with self._lock:
-            index = bisect.bisect_right(self._due_times, after)
-            return self._due_times[index] if index < len(self._due_times) else None
+            return self._tasks.next_due(after)
+
+    def add_schedule_listener(self, event: asyncio.Event) -> None:
+        """Set ``event`` (on the running loop) whenever a schedule is added or resumed."""
+        with self._lock:
+            self._schedules.add(event)
+
+    def remove_schedule_listener(self, event: asyncio.Event) -> None:
+        """Stop setting ``event``."""
+        with self._lock:
+            self._schedules.remove(event)
+
+    def notify_schedules_at(self, when: float) -> None:
+        """Note that a schedule's next run is due at ``when`` and wake the schedule loops."""
+        with self._lock:
+            self._schedules.note_due(when)
+        self._wake(self._schedules)
+
+    def next_schedule_due(self, after: float) -> float | None:
+        """The earliest noted schedule run time later than ``after``, or ``None``."""
+        with self._lock:
+            return self._schedules.next_due(after)
+
+    def add_cancel_listener(self, event: asyncio.Event) -> None:
+        """Set ``event`` (on the running loop) whenever a running task's cancel is requested."""
+        with self._lock:
+            self._cancels.add(event)
+
+    def remove_cancel_listener(self, event: asyncio.Event) -> None:
+        """Stop setting ``event``."""
+        with self._lock:
+            self._cancels.remove(event)
+
+    def notify_cancel(self) -> None:
+        """Wake every cancel listener (workers then look for tasks to interrupt)."""
+        self._wake(self._cancels)
+
+    def _wake(self, wakeups: _Wakeups) -> None:
+        with self._lock:
+            listeners = list(wakeups.listeners)
+        for loop, event in listeners:
+            _set_threadsafe(loop, event)
 
     def watch_result(self, task_id: str) -> asyncio.Event:
         """Return an event (of the running loop) set when ``task_id`` gets a final outcome.

@@ -35,6 +35,7 @@ from omniq.models.task import Task, TaskError, TaskStatus
 from omniq.serialization import Serializer
 from omniq.storage.interfaces import (
     Backend,
+    BlockingEnqueue,
     EventStorage,
     ResultStorage,
     TaskQueue,
@@ -534,6 +535,25 @@ class OmniQ(ScheduleMethods, AdminMethods):
         **kwargs: Any,
     ) -> str:
         """Sync twin of :meth:`enqueue_async` (same arguments, same result)."""
+        store_blocking = self._blocking_enqueue()
+        if store_blocking is not None and not depends_on:
+            # The common case skips the event-loop thread: the record is built here and
+            # handed straight to the backend's writer (one thread hop less each way).
+            options = TaskOptions.build(
+                queue_name=queue_name, name=name, description=description, tags=tags,
+                priority=priority, run_at=run_at, run_in=run_in, ttl=ttl,
+                result_ttl=result_ttl, max_retries=max_retries, retry_delay=retry_delay,
+                store_result=store_result, extra=kwargs, defaults=self._config.task_defaults,
+                timeout=timeout, depends_on=None, callback=callback,
+                callback_args=callback_args,
+            )  # fmt: skip
+            record = options.record(self.serializer, func, func_args, func_kwargs)
+            self._declare_queue(options.queue_name)
+            now = time.time()
+            store_blocking([record], [TaskEvent(task_id=record.id, type=EventType.ENQUEUED,
+                                                timestamp=now)])  # fmt: skip
+            self._announce([record], now)
+            return record.id
         return portal().call(
             self.enqueue_async(
                 func, func_args, func_kwargs, queue_name, name, description, tags, priority,
@@ -622,11 +642,30 @@ class OmniQ(ScheduleMethods, AdminMethods):
                 for record in records:
                     self._channel.notify_result(record.id)
             return
+        self._announce(records, now)
+
+    def _announce(self, records: list[TaskRecord], now: float) -> None:
+        """Wake this process's idle workers for tasks just stored (or note when they are due)."""
         due = min(record.run_at for record in records)
         if due > now:
             self._channel.notify_tasks_at(due)
         else:
             self._channel.notify_tasks()
+
+    def _blocking_enqueue(
+        self,
+    ) -> Callable[[list[TaskRecord], list[TaskEvent]], None] | None:
+        """The backend's blocking enqueue, when a sync call may use it directly.
+
+        Only once the storage is open, and only when the task and its ``enqueued`` event go
+        in one atomic write (same store): otherwise :meth:`enqueue_async` does the work.
+        """
+        if not self._opened:
+            return None
+        queue = self.task_queue
+        if not share_write_order(queue, self.event_store):
+            return None
+        return queue.enqueue_blocking if isinstance(queue, BlockingEnqueue) else None
 
     # -- results, tasks, events ---------------------------------------------------------
 

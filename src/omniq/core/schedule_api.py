@@ -182,7 +182,7 @@ class ScheduleMethods:
         await self.open_async()
         self._declare_queue(options.queue_name)
         await self.task_queue.add_schedule(record)
-        self._channel.notify_tasks_at(first)
+        self._channel.notify_schedules_at(first)
         return record.id
 
     def schedule(
@@ -342,7 +342,7 @@ class ScheduleMethods:
             schedule_id, status, from_statuses, next_run_at
         )
         if changed and next_run_at is not None and status is ScheduleStatus.ACTIVE:
-            self._channel.notify_tasks_at(next_run_at)
+            self._channel.notify_schedules_at(next_run_at)
         return changed
 
     async def _schedule_results(

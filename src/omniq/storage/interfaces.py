@@ -15,7 +15,14 @@ from omniq.models.schedule import ScheduleStatus
 from omniq.models.task import TaskError, TaskStatus
 from omniq.storage.records import ResultRecord, ScheduleRecord, TaskRecord
 
-__all__ = ["Backend", "EventStorage", "ResultStorage", "TaskQueue", "share_write_order"]
+__all__ = [
+    "Backend",
+    "BlockingEnqueue",
+    "EventStorage",
+    "ResultStorage",
+    "TaskQueue",
+    "share_write_order",
+]
 
 
 def share_write_order(first: object, second: object) -> bool:
@@ -26,6 +33,26 @@ def share_write_order(first: object, second: object) -> bool:
     """
     order = getattr(first, "write_order", None)
     return order is not None and order is getattr(second, "write_order", None)
+
+
+@runtime_checkable
+class BlockingEnqueue(Protocol):
+    """Optional: a task queue that stores tasks from a plain thread, with no event loop.
+
+    The sync :meth:`omniq.OmniQ.enqueue` hands its task straight to such a queue instead of
+    going through OmniQ's event-loop thread (the SQLite and memory task queues have it).
+    """
+
+    def enqueue_blocking(
+        self, tasks: Sequence[TaskRecord], events: Sequence[TaskEvent] = ()
+    ) -> None:
+        """Blocking twin of :meth:`TaskQueue.enqueue`: same arguments, same atomicity.
+
+        Args:
+            tasks: The new tasks.
+            events: Their events, written in the same atomic write.
+        """
+        ...
 
 
 @runtime_checkable
@@ -123,7 +150,13 @@ class TaskQueue(Protocol):
         """
         ...
 
-    async def complete_many(self, task_ids: Sequence[str], worker_id: str, now: float) -> list[str]:
+    async def complete_many(
+        self,
+        task_ids: Sequence[str],
+        worker_id: str,
+        now: float,
+        events_for: Callable[[list[str]], Sequence[TaskEvent]] | None = None,
+    ) -> list[str]:
         """Mark tasks ``completed`` in one atomic write (the hot path of a busy worker).
 
         Same rule as :meth:`finish` with a ``worker_id``: only tasks ``executing`` under this
@@ -133,6 +166,9 @@ class TaskQueue(Protocol):
             task_ids: The tasks.
             worker_id: The worker that ran them.
             now: Written as ``finished_at``.
+            events_for: Called with the completed ids inside the same atomic write; its
+                events are appended to the event store sharing this queue's
+                ``write_order``. Only given when the two share one.
 
         Returns:
             The ids updated (a missing id means its lease was lost).

@@ -4,7 +4,8 @@ Each completed task needs its result stored, its status set and a ``completed`` 
 written. Done one task at a time that is three writes per task; the batcher instead
 collects every completion that arrives while the previous batch is being written and writes
 the next batch with three writes in all, in the order that keeps crashes safe: results first
-(a task is never ``completed`` without its result), then statuses, then events. The waiting
+(a task is never ``completed`` without its result), then statuses, then events (in the
+statuses' own write when the event store shares the task queue's writer). The waiting
 dependents of the batch are released right after the statuses (in the same write order on
 SQLite, usually the same commit), and this process's workers are woken for them.
 """
@@ -12,6 +13,7 @@ SQLite, usually the same commit), and this process's workers are woken for them.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable
@@ -106,13 +108,23 @@ class CompletionBatcher:
         ids = [item.record.id for item in batch]
         # Issued in order on one writer (SQLite), results land before (or with) the statuses,
         # and the waiting dependents are released right after them, usually all in the same
-        # commit: a crash cannot leave a completed task whose dependents stay waiting.
+        # commit: a crash cannot leave a completed task whose dependents stay waiting. When
+        # the event store shares that writer, the ``completed`` events go in the statuses'
+        # own write, so a waiter woken below finds the whole outcome durable.
         steps: list[Awaitable[Any]] = []
         if results and share_write_order(self.result_store, self.task_queue):
             steps.append(self.result_store.put_many(results))
         elif results:
             await self.result_store.put_many(results)
-        steps.append(self.task_queue.complete_many(ids, self.worker_id, now))
+        fuse_events = share_write_order(self.task_queue, self.event_store)
+        steps.append(
+            self.task_queue.complete_many(
+                ids,
+                self.worker_id,
+                now,
+                functools.partial(self._completed_events, now=now) if fuse_events else None,
+            )
+        )
         release_in_order = share_write_order(self.task_queue, self.task_queue)
         if release_in_order:
             steps.append(self.task_queue.release_dependents(ids))  # only completed ones count
@@ -122,20 +134,23 @@ class CompletionBatcher:
         lost = [task_id for task_id in ids if task_id not in owned]
         if lost:  # the runner tells a requested cancellation from a lost lease, and logs
             _log.debug("not recorded completed (lease lost or cancel requested): %s", lost)
-        events = [
+        dependencies = Dependencies(self.task_queue, self.event_store, self.channel, self.worker_id)
+        writes: list[Awaitable[object]] = []
+        if release_in_order:
+            if outcomes[-1]:
+                writes.append(dependencies.announce_released(outcomes[-1]))
+        else:
+            writes.append(dependencies.release(completed))
+        if completed and not fuse_events:
+            writes.append(self.event_store.append(self._completed_events(completed, now)))
+        if writes:
+            await asyncio.gather(*writes)
+        return owned
+
+    def _completed_events(self, task_ids: list[str], now: float) -> list[TaskEvent]:
+        """The ``completed`` events of ``task_ids``."""
+        return [
             TaskEvent(task_id=task_id, type=EventType.COMPLETED, timestamp=now,
                       worker_id=self.worker_id)
-            for task_id in ids
-            if task_id in owned
+            for task_id in task_ids
         ]  # fmt: skip
-        dependencies = Dependencies(self.task_queue, self.event_store, self.channel, self.worker_id)
-        releasing: Awaitable[object]
-        if release_in_order:
-            releasing = dependencies.announce_released(outcomes[-1])
-        else:
-            releasing = dependencies.release([event.task_id for event in events])
-        if events:
-            await asyncio.gather(self.event_store.append(events), releasing)
-        else:
-            await releasing
-        return owned

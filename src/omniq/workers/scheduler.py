@@ -62,7 +62,7 @@ class ScheduleFirer:
             if not together:  # a mixed setup: the event follows the run (maybe its claim)
                 await self.event_store.append([enqueued])
             if following is not None:
-                self.channel.notify_tasks_at(following)
+                self.channel.notify_schedules_at(following)
             _log.info("schedule %s fired run %d (task %s)", schedule.id, schedule.run_count + 1,
                       task.id)  # fmt: skip
         if fired:

@@ -328,7 +328,7 @@ class Worker:
         """Fire due schedules; sleep until the next due time this process knows of, or 1 s."""
         firer = ScheduleFirer(self.task_queue, self.event_store, self.channel)
         woken = asyncio.Event()
-        self.channel.add_task_listener(woken)
+        self.channel.add_schedule_listener(woken)
         try:
             while True:
                 woken.clear()
@@ -338,14 +338,14 @@ class Worker:
                 except Exception:
                     _log.exception("worker %s: firing schedules failed", self.worker_id)
                 timeout = SCHEDULE_CHECK_SECONDS
-                due = self.channel.next_due(after=checked)
+                due = self.channel.next_schedule_due(after=checked)
                 if due is not None:
                     timeout = max(0.0, min(timeout, due - time.time()))
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(timeout):
                         await woken.wait()
         finally:
-            self.channel.remove_task_listener(woken)
+            self.channel.remove_schedule_listener(woken)
 
     def _recovery_events(self, task_ids: list[str], now: float) -> list[TaskEvent]:
         return [

@@ -202,6 +202,12 @@ class MemoryTaskQueue(ScheduleVerbs, DependencyVerbs, AdminVerbs, RegistryVerbs)
             BackendError: An id is already stored or appears twice in ``tasks``; nothing is
                 stored then.
         """
+        self.enqueue_blocking(tasks, events)
+
+    def enqueue_blocking(
+        self, tasks: Sequence[TaskRecord], events: Sequence[TaskEvent] = ()
+    ) -> None:
+        """Blocking twin of :meth:`enqueue`, callable from any thread without an event loop."""
         records = [_copy(task) for task in tasks]
         with self._lock:
             self._insert_locked(records)
@@ -304,8 +310,22 @@ class MemoryTaskQueue(ScheduleVerbs, DependencyVerbs, AdminVerbs, RegistryVerbs)
                     renewed.append(task_id)
         return renewed
 
-    async def complete_many(self, task_ids: Sequence[str], worker_id: str, now: float) -> list[str]:
-        """Mark the tasks this worker holds (not cancel-requested) ``completed``; return them."""
+    async def complete_many(
+        self,
+        task_ids: Sequence[str],
+        worker_id: str,
+        now: float,
+        events_for: Callable[[list[str]], Sequence[TaskEvent]] | None = None,
+    ) -> list[str]:
+        """Mark the tasks this worker holds (not cancel-requested) ``completed``; return them.
+
+        Args:
+            task_ids: The tasks.
+            worker_id: The worker that ran them.
+            now: Written as ``finished_at``.
+            events_for: Builds events for the completed ids, appended to the sibling event
+                store under the same lock.
+        """
         completed: list[str] = []
         with self._lock:
             for task_id in task_ids:
@@ -321,6 +341,10 @@ class MemoryTaskQueue(ScheduleVerbs, DependencyVerbs, AdminVerbs, RegistryVerbs)
                 record.finished_at = now
                 record.lease_expires_at = None
                 completed.append(task_id)
+            if events_for is not None and completed:
+                if self.event_sink is None:
+                    raise BackendError("events_for was given but there is no event store")
+                self.event_sink.append_now(events_for(completed))
         return completed
 
     async def finish(

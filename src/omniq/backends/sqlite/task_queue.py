@@ -53,23 +53,13 @@ class SQLiteTaskQueue(ScheduleVerbs, DependencyVerbs, AdminVerbs, RegistryVerbs)
 
     async def enqueue(self, tasks: Sequence[TaskRecord], events: Sequence[TaskEvent] = ()) -> None:
         """Store new tasks atomically (all or none), with the dependencies of waiting ones."""
-        rows = [row_from_record(task) for task in tasks]
-        event_rows = [event_row(event) for event in events]
-        dependencies = [
-            (dependency, task.id)
-            for task in tasks
-            if task.status is TaskStatus.WAITING
-            for dependency in task.depends_on
-        ]
+        await self._writer.run(_inserter(tasks, events))
 
-        def insert(conn: sqlite3.Connection) -> None:
-            conn.executemany(_INSERT, rows)
-            if dependencies:
-                conn.executemany(INSERT_DEPENDENCY, dependencies)
-            if event_rows:
-                conn.executemany(INSERT_EVENT, event_rows)
-
-        await self._writer.run(insert)
+    def enqueue_blocking(
+        self, tasks: Sequence[TaskRecord], events: Sequence[TaskEvent] = ()
+    ) -> None:
+        """Blocking twin of :meth:`enqueue`, callable from any thread without an event loop."""
+        self._writer.call(_inserter(tasks, events))
 
     async def claim(
         self,
@@ -151,8 +141,14 @@ class SQLiteTaskQueue(ScheduleVerbs, DependencyVerbs, AdminVerbs, RegistryVerbs)
             lambda conn: conn.execute(sql, params).rowcount == 1, single_statement=True
         )
 
-    async def complete_many(self, task_ids: Sequence[str], worker_id: str, now: float) -> list[str]:
-        """Mark the tasks this worker holds ``completed`` in one statement."""
+    async def complete_many(
+        self,
+        task_ids: Sequence[str],
+        worker_id: str,
+        now: float,
+        events_for: Callable[[list[str]], Sequence[TaskEvent]] | None = None,
+    ) -> list[str]:
+        """Mark the tasks this worker holds ``completed`` (and log it) in one write."""
         ids = list(task_ids)
         chunks = [ids[i : i + 500] for i in range(0, len(ids), 500)]  # SQL variable limit
 
@@ -167,9 +163,12 @@ class SQLiteTaskQueue(ScheduleVerbs, DependencyVerbs, AdminVerbs, RegistryVerbs)
                 )
                 rows = conn.execute(sql, (now, *chunk, worker_id)).fetchall()
                 completed.extend(row[0] for row in rows)
+            if events_for is not None and completed:
+                conn.executemany(INSERT_EVENT, [event_row(e) for e in events_for(completed)])
             return completed
 
-        return await self._writer.run(complete, single_statement=len(chunks) <= 1)
+        single = len(chunks) <= 1 and events_for is None
+        return await self._writer.run(complete, single_statement=single)
 
     async def retry_later(
         self,
@@ -258,6 +257,29 @@ class SQLiteTaskQueue(ScheduleVerbs, DependencyVerbs, AdminVerbs, RegistryVerbs)
             return best
 
         return await self._reader.run(earliest)
+
+
+def _inserter(
+    tasks: Sequence[TaskRecord], events: Sequence[TaskEvent]
+) -> Callable[[sqlite3.Connection], None]:
+    """The write operation storing ``tasks`` (with their dependencies) and ``events``."""
+    rows = [row_from_record(task) for task in tasks]
+    event_rows = [event_row(event) for event in events]
+    dependencies = [
+        (dependency, task.id)
+        for task in tasks
+        if task.status is TaskStatus.WAITING
+        for dependency in task.depends_on
+    ]
+
+    def insert(conn: sqlite3.Connection) -> None:
+        conn.executemany(_INSERT, rows)
+        if dependencies:
+            conn.executemany(INSERT_DEPENDENCY, dependencies)
+        if event_rows:
+            conn.executemany(INSERT_EVENT, event_rows)
+
+    return insert
 
 
 def _has_due(conn: sqlite3.Connection, queues: Sequence[str], now: float) -> bool:

@@ -32,8 +32,11 @@ __all__ = ["ReaderThread", "WriterThread"]
 
 T = TypeVar("T")
 Operation = Callable[[sqlite3.Connection], Any]
-# (operation, loop of the awaiting caller, its future, whether it is one SQL statement)
-_Item = tuple[Operation, asyncio.AbstractEventLoop, "asyncio.Future[Any]", bool]
+# (operation, loop of the awaiting caller, its future, whether it is one SQL statement);
+# a blocking caller (see ``call``) has no loop and a concurrent future.
+_Item = tuple[
+    Operation, asyncio.AbstractEventLoop | None, "asyncio.Future[Any] | Future[Any]", bool
+]
 # (future, succeeded, value or exception)
 _Outcome = tuple["asyncio.Future[Any]", bool, Any]
 
@@ -74,6 +77,24 @@ class _ConnectionThread:
         future: asyncio.Future[T] = loop.create_future()
         self._queue.put((operation, loop, future, single_statement))
         return await future
+
+    def call(
+        self, operation: Callable[[sqlite3.Connection], T], *, single_statement: bool = False
+    ) -> T:
+        """Run ``operation`` in the thread and block until it is done (from any thread).
+
+        The blocking twin of :meth:`run`, for sync callers: no event loop is involved.
+
+        Raises:
+            BackendError: As :meth:`run`, or when called from the connection's own thread.
+        """
+        if self._closed:
+            raise BackendError(f"the SQLite backend for {str(self._path)!r} is closed")
+        if threading.current_thread() is self._thread:
+            raise BackendError("call() from the connection's own thread would deadlock")
+        future: Future[T] = Future()
+        self._queue.put((operation, None, future, single_statement))
+        return future.result()
 
     def close(self) -> None:
         """Finish queued operations, close the connection and join the thread."""
@@ -120,7 +141,13 @@ class _ConnectionThread:
         """Hand outcomes back: one thread-safe callback per event loop."""
         by_loop: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
         for (_, loop, future, _), (ok, value) in zip(items, outcomes, strict=True):
-            by_loop.setdefault(loop, []).append((future, ok, value))
+            if loop is None:  # a blocking caller: its concurrent future wakes it
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
+                continue
+            by_loop.setdefault(loop, []).append((future, ok, value))  # type: ignore[arg-type]
         for loop, results in by_loop.items():
             with contextlib.suppress(RuntimeError):  # loop closed: nobody awaits any more
                 loop.call_soon_threadsafe(_resolve, results)

@@ -1,0 +1,104 @@
+"""Writes that carry their events: the state change and its log entries land together.
+
+A backend whose event store shares the task queue's ``write_order`` takes the events of
+an enqueue, claim, completion, retry or lease recovery in the same atomic write, and only
+for the tasks the write really changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from omniq.models.event import EventType, TaskEvent
+from omniq.models.task import TaskStatus
+from omniq.storage.interfaces import Backend, share_write_order
+from omniq.storage.records import TaskRecord
+
+from .records import NOW, make_task
+
+
+def events_of(event_type: EventType, worker: str) -> Callable[[Sequence[Any]], list[TaskEvent]]:
+    def build(changed: Sequence[TaskRecord] | Sequence[str]) -> list[TaskEvent]:
+        task_ids = [item if isinstance(item, str) else item.id for item in changed]
+        return [
+            TaskEvent(task_id=task_id, type=event_type, timestamp=NOW, worker_id=worker)
+            for task_id in task_ids
+        ]
+
+    return build
+
+
+async def logged(backend: Backend, task_id: str) -> list[EventType]:
+    return [event.type for event in await backend.event_store.for_task(task_id)]
+
+
+async def test_task_queue_and_event_store_share_one_write_order(backend: Backend) -> None:
+    assert share_write_order(backend.task_queue, backend.event_store)
+
+
+async def test_enqueue_writes_its_events(backend: Backend) -> None:
+    task = make_task()
+    event = TaskEvent(task_id=task.id, type=EventType.ENQUEUED, timestamp=NOW)
+    await backend.task_queue.enqueue([task], [event])
+    assert await logged(backend, task.id) == [EventType.ENQUEUED]
+
+
+async def test_claim_writes_events_of_the_claimed_tasks_only(backend: Backend) -> None:
+    queue = backend.task_queue
+    due, later = make_task(), make_task(run_at=NOW + 60)
+    await queue.enqueue([due, later])
+    claimed = await queue.claim(
+        ["default"], 10, "w1", NOW, NOW + 30, events_for=events_of(EventType.DEQUEUED, "w1")
+    )
+    assert [record.id for record in claimed] == [due.id]
+    assert await logged(backend, due.id) == [EventType.DEQUEUED]
+    assert await logged(backend, later.id) == []
+
+
+async def test_claim_of_nothing_writes_nothing(backend: Backend) -> None:
+    calls: list[object] = []
+
+    def never(changed: object) -> list[TaskEvent]:
+        calls.append(changed)
+        return []
+
+    assert await backend.task_queue.claim(["default"], 10, "w1", NOW, NOW + 30, never) == []
+    assert calls == []
+
+
+async def test_complete_many_writes_events_of_the_completed_tasks_only(backend: Backend) -> None:
+    queue = backend.task_queue
+    mine, theirs = make_task(), make_task()
+    await queue.enqueue([mine])
+    await queue.claim(["default"], 1, "w1", NOW, NOW + 30)
+    await queue.enqueue([theirs])
+    await queue.claim(["default"], 1, "w2", NOW, NOW + 30)
+
+    done = await queue.complete_many(
+        [mine.id, theirs.id], "w1", NOW + 1, events_for=events_of(EventType.COMPLETED, "w1")
+    )
+
+    assert done == [mine.id]
+    assert await logged(backend, mine.id) == [EventType.COMPLETED]
+    assert await logged(backend, theirs.id) == []  # not this worker's: no status, no event
+    stored = await queue.get(theirs.id)
+    assert stored is not None
+    assert stored.status is TaskStatus.EXECUTING
+
+
+async def test_recovery_writes_events_of_the_recovered_tasks_only(backend: Backend) -> None:
+    queue = backend.task_queue
+    expired, alive = make_task(), make_task()
+    await queue.enqueue([expired])
+    await queue.claim(["default"], 1, "dead", NOW, NOW + 1)
+    await queue.enqueue([alive])
+    await queue.claim(["default"], 1, "live", NOW, NOW + 600)
+
+    recovered = await queue.recover_expired_leases(
+        NOW + 2, events_for=events_of(EventType.RETRYING, "rescuer")
+    )
+
+    assert recovered == [expired.id]
+    assert await logged(backend, expired.id) == [EventType.RETRYING]
+    assert await logged(backend, alive.id) == []
