@@ -156,6 +156,8 @@ class OmniQ(ScheduleMethods, AdminMethods):
         )  # fmt: skip
         self.worker: Worker | None = None
         self._opened = False
+        # The backend's blocking enqueue, found at open (see _find_blocking_enqueue).
+        self._direct_enqueue: Callable[[list[TaskRecord], list[TaskEvent]], None] | None = None
         # Opening is shared by every caller, whatever its loop or thread: the first one opens,
         # the others wait for it (so the backend is never initialized twice at once).
         self._open_lock = threading.Lock()
@@ -362,6 +364,7 @@ class OmniQ(ScheduleMethods, AdminMethods):
         try:
             if self.backend is not None:
                 await self.backend.initialize_async()
+            self._direct_enqueue = self._find_blocking_enqueue()
             self._opened = True
         except BaseException as exc:
             mine.set_exception(exc)
@@ -383,6 +386,7 @@ class OmniQ(ScheduleMethods, AdminMethods):
         if self._owns_backend and self.backend is not None and self._opened:
             await self.backend.close_async()
         self._opened = False
+        self._direct_enqueue = None
 
     def close(self) -> None:
         """Sync twin of :meth:`close_async`."""
@@ -535,7 +539,7 @@ class OmniQ(ScheduleMethods, AdminMethods):
         **kwargs: Any,
     ) -> str:
         """Sync twin of :meth:`enqueue_async` (same arguments, same result)."""
-        store_blocking = self._blocking_enqueue()
+        store_blocking = self._direct_enqueue if self._opened else None
         if store_blocking is not None and not depends_on:
             # The common case skips the event-loop thread: the record is built here and
             # handed straight to the backend's writer (one thread hop less each way).
@@ -652,16 +656,14 @@ class OmniQ(ScheduleMethods, AdminMethods):
         else:
             self._channel.notify_tasks()
 
-    def _blocking_enqueue(
+    def _find_blocking_enqueue(
         self,
     ) -> Callable[[list[TaskRecord], list[TaskEvent]], None] | None:
-        """The backend's blocking enqueue, when a sync call may use it directly.
+        """The backend's blocking enqueue, when a sync ``enqueue`` may use it directly.
 
-        Only once the storage is open, and only when the task and its ``enqueued`` event go
-        in one atomic write (same store): otherwise :meth:`enqueue_async` does the work.
+        Only when the task and its ``enqueued`` event go in one atomic write (same store):
+        otherwise :meth:`enqueue_async` does the work. Looked up once, at open.
         """
-        if not self._opened:
-            return None
         queue = self.task_queue
         if not share_write_order(queue, self.event_store):
             return None

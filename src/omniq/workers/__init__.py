@@ -8,7 +8,7 @@ from omniq.workers.config import WORKER_TYPES, WorkerOptions, check_worker_type,
 from omniq.workers.executors import AsyncExecutor, TaskExecutor, ThreadPoolTaskExecutor
 from omniq.workers.lifecycle import TaskRunner
 from omniq.workers.process_pool import ProcessPoolTaskExecutor
-from omniq.workers.worker import Worker, new_worker_id
+from omniq.workers.worker import Worker, claim_window, new_worker_id
 
 __all__ = [
     "WORKER_TYPES",
@@ -20,6 +20,7 @@ __all__ = [
     "Worker",
     "WorkerOptions",
     "check_worker_type",
+    "claim_window",
     "create_executor",
     "new_worker_id",
 ]

@@ -28,16 +28,17 @@ class WorkerOptions:
         poll_interval: Seconds between store checks while idle (other processes' enqueues
             are seen after at most this long; this process's at once).
         grace_period: Seconds ``stop_worker`` waits for running tasks before releasing them.
-        prefetch_multiplier: While task bodies are short (under 50 ms on average), the
-            worker holds up to ``max_workers * prefetch_multiplier`` claimed tasks so claims
-            keep up with the bodies; long bodies get no prefetch. 1 disables it.
+        prefetch_multiplier: Most tasks each slot holds, running or claimed ahead. Each
+            slot holds about 20 ms of work (by the mean body time): no-op-sized bodies get
+            the full multiplier, 5 ms bodies 4, bodies of 20 ms and more none, so claims keep
+            up with short bodies and no task waits behind long ones. 1 disables it.
     """
 
     max_workers: int = 4
     lease_duration: float = 30.0
     poll_interval: float = 0.02
     grace_period: float = 30.0
-    prefetch_multiplier: int = 8
+    prefetch_multiplier: int = 32
 
     @classmethod
     def from_mapping(cls, options: Mapping[str, Any]) -> WorkerOptions:
