@@ -12,6 +12,7 @@ from typing import Any
 
 from omniq.models.event import EventType, TaskEvent
 from omniq.models.task import TaskStatus
+from omniq.storage.admin import TaskAdmin
 from omniq.storage.interfaces import Backend, share_write_order
 from omniq.storage.records import TaskRecord
 
@@ -102,3 +103,25 @@ async def test_recovery_writes_events_of_the_recovered_tasks_only(backend: Backe
     assert recovered == [expired.id]
     assert await logged(backend, expired.id) == [EventType.RETRYING]
     assert await logged(backend, alive.id) == []
+
+
+async def test_requeue_writes_its_event_only_when_it_requeues(backend: Backend) -> None:
+    queue = backend.task_queue
+    assert isinstance(queue, TaskAdmin)
+    failed, waiting = make_task(), make_task()
+    await queue.enqueue([failed])
+    await queue.claim(["default"], 1, "w1", NOW, NOW + 30)
+    assert await queue.finish(failed.id, TaskStatus.FAILED, NOW + 1, worker_id="w1")
+    await queue.enqueue([waiting])
+    befores: list[TaskStatus] = []
+
+    def enqueued(before: TaskStatus) -> list[TaskEvent]:
+        befores.append(before)
+        return events_of(EventType.ENQUEUED, "admin")([failed.id])
+
+    assert await queue.requeue(failed.id, NOW + 2, enqueued) is TaskStatus.FAILED
+    assert await queue.requeue(waiting.id, NOW + 2, enqueued) is TaskStatus.ENQUEUED
+
+    assert befores == [TaskStatus.FAILED]  # called for the re-queued task only
+    assert await logged(backend, failed.id) == [EventType.ENQUEUED]
+    assert await logged(backend, waiting.id) == []

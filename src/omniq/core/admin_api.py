@@ -22,7 +22,7 @@ from omniq.models.stats import PurgeReport, QueueStats, Stats, WorkerInfo
 from omniq.models.task import Task, TaskStatus
 from omniq.serialization import Serializer
 from omniq.storage.admin import EventLog, ResultAdmin, TaskAdmin, WorkerRecord, WorkerRegistry
-from omniq.storage.interfaces import EventStorage, ResultStorage, TaskQueue
+from omniq.storage.interfaces import EventStorage, ResultStorage, TaskQueue, share_write_order
 
 __all__ = ["DEFAULT_PURGE_AGE", "AdminMethods"]
 
@@ -207,15 +207,19 @@ class AdminMethods:
         await self.open_async()
         admin = _taskadmin(self.task_queue, "retry")
         now = time.time()
-        before = await admin.requeue(task_id, now)
+
+        def enqueued(before: TaskStatus) -> list[TaskEvent]:
+            return [TaskEvent(task_id=task_id, type=EventType.ENQUEUED, timestamp=now,
+                              detail=f"re-enqueued by retry (was {before.value})")]  # fmt: skip
+
+        fused = share_write_order(self.task_queue, self.event_store)
+        before = await admin.requeue(task_id, now, enqueued if fused else None)
         if before is None:
             raise TaskNotFoundError(task_id)
         if before not in (TaskStatus.FAILED, TaskStatus.EXPIRED):
             return False
-        await self.event_store.append([
-            TaskEvent(task_id=task_id, type=EventType.ENQUEUED, timestamp=now,
-                      detail=f"re-enqueued by retry (was {before.value})")
-        ])  # fmt: skip
+        if not fused:  # a mixed setup: the event follows the re-queue (maybe its claim)
+            await self.event_store.append(enqueued(before))
         self._channel.notify_tasks()
         return True
 

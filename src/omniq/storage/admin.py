@@ -7,7 +7,7 @@ roles (the memory and SQLite task queues mix them in). The core checks for them 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
 import msgspec
@@ -112,12 +112,25 @@ class TaskAdmin(Protocol):
         """
         ...
 
-    async def requeue(self, task_id: str, now: float) -> TaskStatus | None:
+    async def requeue(
+        self,
+        task_id: str,
+        now: float,
+        events_for: Callable[[TaskStatus], Sequence[TaskEvent]] | None = None,
+    ) -> TaskStatus | None:
         """Make a ``failed`` or ``expired`` task ``enqueued`` again, due at ``now``.
 
         Its retry and attempt counters restart at 0; ``error``, ``started_at``,
         ``finished_at``, ``expires_at``, the lease and ``worker_id`` are cleared.
         Tasks in any other status are left alone.
+
+        Args:
+            task_id: The task.
+            now: Its new ``run_at``.
+            events_for: Called with the status before, inside the same atomic write and
+                only if the task was re-queued; its events are appended to the event store
+                sharing this queue's ``write_order`` (only given when they share one), so
+                no worker can claim the task before its ``enqueued`` event exists.
 
         Returns:
             The status before the call, or ``None`` if the task is unknown.

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import msgspec
 
+from omniq.backends.memory.event_store import MemoryEventStorage
+from omniq.exceptions import BackendError
+from omniq.models.event import TaskEvent
 from omniq.models.task import TaskStatus
 from omniq.storage.admin import QueueCounts
 from omniq.storage.records import CLAIMABLE_STATUSES, TaskRecord
@@ -24,6 +27,7 @@ class AdminVerbs:
 
     _lock: threading.Lock
     _tasks: dict[str, TaskRecord]
+    event_sink: MemoryEventStorage | None
     _seq: dict[str, int]
     _dependents: dict[str, dict[str, None]]
 
@@ -66,8 +70,13 @@ class AdminVerbs:
                 for r in found[:limit]
             ]
 
-    async def requeue(self, task_id: str, now: float) -> TaskStatus | None:
-        """Make a failed or expired task enqueued again; return its status before."""
+    async def requeue(
+        self,
+        task_id: str,
+        now: float,
+        events_for: Callable[[TaskStatus], Sequence[TaskEvent]] | None = None,
+    ) -> TaskStatus | None:
+        """Make a failed or expired task enqueued again (and log it); return its status before."""
         with self._lock:
             record = self._tasks.get(task_id)
             if record is None:
@@ -82,6 +91,10 @@ class AdminVerbs:
                 record.lease_expires_at = None
                 record.cancel_requested = False
                 self._set_status(record, TaskStatus.ENQUEUED)
+                if events_for is not None:
+                    if self.event_sink is None:
+                        raise BackendError("events_for was given but there is no event store")
+                    self.event_sink.append_now(events_for(before))
             return before
 
     async def purge_tasks(

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+from omniq.backends.sqlite.event_store import INSERT_EVENT, event_row
 from omniq.backends.sqlite.rows import TASK_COLUMNS, record_from_row
 from omniq.backends.sqlite.threads import ReaderThread, WriterThread
+from omniq.models.event import TaskEvent
 from omniq.models.task import TaskStatus
 from omniq.storage.admin import QueueCounts
 from omniq.storage.records import TaskRecord
@@ -76,15 +78,23 @@ class AdminVerbs:
 
         return await self._reader.run(select)
 
-    async def requeue(self, task_id: str, now: float) -> TaskStatus | None:
-        """Make a failed or expired task enqueued again; return its status before."""
+    async def requeue(
+        self,
+        task_id: str,
+        now: float,
+        events_for: Callable[[TaskStatus], Sequence[TaskEvent]] | None = None,
+    ) -> TaskStatus | None:
+        """Make a failed or expired task enqueued again (and log it); return its status before."""
 
         def requeue(conn: sqlite3.Connection) -> TaskStatus | None:
             row = conn.execute("SELECT status FROM tasks WHERE id = ?", (task_id,)).fetchone()
             if row is None:
                 return None
-            conn.execute(_REQUEUE, (now, task_id))
-            return TaskStatus(row[0])
+            before = TaskStatus(row[0])
+            changed = conn.execute(_REQUEUE, (now, task_id)).rowcount
+            if changed and events_for is not None:
+                conn.executemany(INSERT_EVENT, [event_row(e) for e in events_for(before)])
+            return before
 
         return await self._writer.run(requeue)
 
