@@ -83,9 +83,19 @@ def test_retry_runs_a_failed_task_again(oq: OmniQ) -> None:
     assert task is not None
     assert task.status is TaskStatus.COMPLETED
     assert task.error is None
-    types = [event.type for event in oq.get_events(task_id)]
+    events = oq.get_events(task_id)
+    types = [event.type for event in events]
     assert types.count(EventType.ENQUEUED) == 2
     assert types[-1] is EventType.COMPLETED
+    # The second life starts with its enqueued event, before the new attempt's events.
+    again = types.index(EventType.ENQUEUED, 1)
+    assert events[again].detail == "re-enqueued by retry (was failed)"
+    assert types[again:] == [
+        EventType.ENQUEUED,
+        EventType.DEQUEUED,
+        EventType.EXECUTING,
+        EventType.COMPLETED,
+    ]
     assert oq.retry(task_id) is False  # completed: nothing to retry
 
 
