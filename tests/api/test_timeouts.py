@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
+import textwrap
+import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -150,3 +155,34 @@ def test_timeout_of_enqueue_many(make_oq: MakeOmniQ) -> None:
     plain = oq.get_task(oq.enqueue(func=flow_tasks.double, func_args={"x": 1}))
     assert plain is not None
     assert plain.timeout is None
+
+
+@pytest.mark.parametrize("worker_type", ["thread_pool", "async"])
+def test_an_abandoned_thread_body_does_not_hold_the_program_at_exit(
+    worker_type: str, tmp_path: Path
+) -> None:
+    script = tmp_path / "abandon.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import time
+            from omniq import OmniQ, TaskFailedError
+
+            def stuck():
+                time.sleep(60)
+
+            with OmniQ(project_name="abandon", backend_type="memory") as oq:
+                oq.start_worker(worker_type={worker_type!r}, max_workers=1)
+                task_id = oq.enqueue(stuck, timeout=0.2, max_retries=0)
+                try:
+                    oq.get_result(task_id, timeout=30)
+                except TaskFailedError as exc:
+                    print(exc.error_type, flush=True)
+            """
+        )
+    )
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=50)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == TIMEOUT_TYPE
+    assert time.monotonic() - started < 30  # the stuck body (60 s) was left behind at exit

@@ -20,10 +20,10 @@ import functools
 import inspect
 import time
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 from omniq.exceptions import TaskTimeoutError
+from omniq.workers.daemon_pool import DaemonThreadPool
 
 __all__ = [
     "AsyncExecutor",
@@ -198,7 +198,8 @@ class _ThreadBackedExecutor(_BoundedExecutor):
 
     def __init__(self, max_workers: int, thread_name_prefix: str) -> None:
         super().__init__(max_workers)
-        self._pool = ThreadPoolExecutor(max_workers, thread_name_prefix=thread_name_prefix)
+        # Daemon threads: a body abandoned after its timeout never holds the process at exit.
+        self._pool = DaemonThreadPool(max_workers, thread_name_prefix)
 
     async def _in_thread(
         self, func: Callable[..., Any], kwargs: dict[str, Any], time_limit: float | None
