@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m omniq.demo
+	$(VENV)/bin/omniq demo
 
 lint: $(STAMP)
 	$(PY) -m ruff check src tests benchmarks scripts

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from omniq import OmniQ, TaskStatus
+from omniq.demo.tasks import digest
 from omniq.exceptions import TaskFailedError
 
 from . import jobs
@@ -223,9 +224,23 @@ def test_config_file_and_environment(cli: Cli, oq: OmniQ, tmp_path: Path) -> Non
     assert [t["id"] for t in json.loads(from_env.stdout)] == [task_id]
 
 
+def assert_demo_printed(stdout: str, db: Path) -> None:
+    """The human output of the demo: the real results, then the summary and the file."""
+    assert digest("document-0", rounds=200) in stdout
+    assert "9,592" in stdout  # the primes below 100,000
+    assert "https://example.org/feed: 200 OK after 3 attempts" in stdout
+    assert "failed for good after 2 attempts with builtins.ConnectionError" in stdout
+    assert "report 'delayed-0' ready (started" in stdout
+    assert "3 runs: report 'heartbeat' ready" in stdout
+    assert "Events of the flaky task" in stdout
+    assert "attempt 3 of 4" in stdout
+    assert "OmniQ demo summary" in stdout
+    assert str(db) in stdout
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(120)
-def test_demo_runs_the_main_job(cli: Cli, tmp_path: Path) -> None:
+def test_demo_json_has_the_summary_and_the_results(cli: Cli, tmp_path: Path) -> None:
     db = tmp_path / "demo.db"
     done = cli.run("demo", "--tasks", "50", "--json", "--db-path", str(db), store=False)
     assert done.returncode == 0, done.stderr
@@ -234,7 +249,43 @@ def test_demo_runs_the_main_job(cli: Cli, tmp_path: Path) -> None:
     assert summary["db_path"] == str(db)
     assert summary["schedule"]["runs"] == 3
     assert summary["latency_ms"]["p50"] <= summary["latency_ms"]["p99"]
-    text = cli.run("demo", "--tasks", "20", "--db-path", str(tmp_path / "d2.db"), store=False)
-    assert text.returncode == 0, text.stderr
-    assert "OmniQ demo summary" in text.stdout
-    assert str(tmp_path / "d2.db") in text.stdout
+    results = summary["results"]
+    assert results["digest_of_document_0"] == digest("document-0", rounds=200)
+    assert results["primes_below_100000"] == 9592
+    assert results["flaky"] == {
+        "result": "https://example.org/feed: 200 OK after 3 attempts",
+        "attempts": 3,
+    }
+    assert results["doomed"] == {
+        "error_type": "builtins.ConnectionError",
+        "error_message": "https://example.org/down: connection reset (attempt 2)",
+        "attempts": 2,
+    }
+    delayed = results["delayed"]
+    assert delayed["report"] == "report 'delayed-0' ready"
+    assert delayed["run_in_seconds"] == 0.5
+    assert delayed["started_after_seconds"] >= 0.5 - 0.05
+    assert results["schedule_runs"] == ["report 'heartbeat' ready"] * 3
+    events = [event["type"] for event in results["flaky_events"]]
+    assert (events[0], events.count("executing"), events[-1]) == ("enqueued", 3, "completed")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_demo_prints_the_results_and_the_summary(cli: Cli, tmp_path: Path) -> None:
+    db = tmp_path / "demo.db"
+    done = cli.run("demo", "--tasks", "20", "--db-path", str(db), store=False)
+    assert done.returncode == 0, done.stderr
+    assert_demo_printed(done.stdout, db)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_python_m_omniq_demo_runs_the_same_demo(cli: Cli, tmp_path: Path) -> None:
+    db = tmp_path / "demo.db"
+    done = subprocess.run(
+        [sys.executable, "-m", "omniq.demo", "--tasks", "30", "--db-path", str(db)],
+        capture_output=True, text=True, env=cli.env, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert_demo_printed(done.stdout, db)
