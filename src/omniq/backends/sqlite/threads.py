@@ -209,24 +209,24 @@ class WriterThread(_ConnectionThread):
                 return
 
     def _run_batch(self, conn: sqlite3.Connection, items: list[_Item]) -> list[tuple[bool, Any]]:
+        """Run ``items`` in one transaction; return each one's outcome once committed.
+
+        An operation that fails is undone alone (its savepoint). But some errors (a full
+        disk, an I/O error) make SQLite roll the whole transaction back: then every
+        operation of the batch failed, those that had succeeded included, and none of the
+        rest may run outside a transaction (a savepoint there would commit on its own).
+        """
         outcomes: list[tuple[bool, Any]] = []
         try:
             self._begin(conn)
             for operation, _, _, single_statement in items:
-                if single_statement:
-                    try:
-                        outcomes.append((True, operation(conn)))
-                    except BaseException as exc:
-                        outcomes.append((False, self._error(exc)))
-                    continue
-                conn.execute("SAVEPOINT op")
-                try:
-                    outcomes.append((True, operation(conn)))
-                except BaseException as exc:
-                    conn.execute("ROLLBACK TO op")
-                    outcomes.append((False, self._error(exc)))
-                finally:
-                    conn.execute("RELEASE op")
+                ok, value = self._run_one(conn, operation, single_statement)
+                if not conn.in_transaction:  # SQLite rolled the whole transaction back
+                    lost = value if not ok else BackendError("the transaction was rolled back")
+                    _log.error("SQLite transaction rolled back, %d operations undone: %s",
+                               len(items), lost)  # fmt: skip
+                    return [(False, lost)] * len(items)
+                outcomes.append((ok, value))
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             if conn.in_transaction:
@@ -235,6 +235,26 @@ class WriterThread(_ConnectionThread):
             _log.error("SQLite transaction failed, %d operations undone: %s", len(items), error)
             return [(False, error)] * len(items)
         return outcomes
+
+    def _run_one(
+        self, conn: sqlite3.Connection, operation: Operation, single_statement: bool
+    ) -> tuple[bool, Any]:
+        """Run one operation inside the open transaction; undo it alone if it fails."""
+        if single_statement:  # one statement is all-or-nothing by itself
+            try:
+                return True, operation(conn)
+            except BaseException as exc:
+                return False, self._error(exc)
+        conn.execute("SAVEPOINT op")
+        try:
+            value = operation(conn)
+        except BaseException as exc:
+            if conn.in_transaction:  # else SQLite already rolled everything back
+                conn.execute("ROLLBACK TO op")
+                conn.execute("RELEASE op")
+            return False, self._error(exc)
+        conn.execute("RELEASE op")
+        return True, value
 
     def _begin(self, conn: sqlite3.Connection) -> None:
         """``BEGIN IMMEDIATE``, retrying while other processes hold the write lock."""
