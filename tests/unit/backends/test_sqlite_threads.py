@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -66,3 +67,58 @@ def test_call_after_close_is_a_clear_error(writer: WriterThread) -> None:
     writer.close()
     with pytest.raises(BackendError, match="closed"):
         writer.call(lambda conn: None)
+
+
+async def queue_in_one_batch(
+    writer: WriterThread, operations: list[Callable[[sqlite3.Connection], object]]
+) -> list[object]:
+    """Run ``operations`` as one batch: queue them while the writer is held by another."""
+    started, gate = threading.Event(), threading.Event()
+
+    def hold(conn: sqlite3.Connection) -> None:
+        started.set()
+        gate.wait(10)
+
+    holder = asyncio.ensure_future(writer.run(hold))
+    assert await asyncio.to_thread(started.wait, 10)
+    pending = [asyncio.ensure_future(writer.run(op)) for op in operations]
+    await asyncio.sleep(0)  # let each run() queue its operation
+    gate.set()
+    await holder
+    return list(await asyncio.gather(*pending, return_exceptions=True))
+
+
+def values(writer: WriterThread) -> list[int]:
+    rows = writer.call(lambda conn: conn.execute("SELECT v FROM t ORDER BY v").fetchall())
+    return [row[0] for row in rows]
+
+
+async def test_a_failing_operation_is_undone_alone(writer: WriterThread) -> None:
+    def insert(value: int) -> Callable[[sqlite3.Connection], int]:
+        return lambda conn: conn.execute("INSERT INTO t VALUES (?)", (value,)).rowcount
+
+    def insert_then_fail(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO t VALUES (2)")
+        raise ValueError("second operation fails after its insert")
+
+    outcomes = await queue_in_one_batch(writer, [insert(1), insert_then_fail, insert(3)])
+    assert outcomes[0] == 1
+    assert isinstance(outcomes[1], ValueError)
+    assert outcomes[2] == 1
+    assert values(writer) == [1, 3]  # the failing operation's insert is undone, no other
+
+
+async def test_a_transaction_sqlite_rolled_back_fails_the_whole_batch(
+    writer: WriterThread,
+) -> None:
+    def insert(value: int) -> Callable[[sqlite3.Connection], None]:
+        return lambda conn: conn.execute("INSERT INTO t VALUES (?)", (value,))
+
+    def roll_everything_back(conn: sqlite3.Connection) -> None:
+        conn.execute("ROLLBACK")  # what SQLite itself does on SQLITE_FULL or an I/O error
+        raise sqlite3.OperationalError("database or disk is full")
+
+    outcomes = await queue_in_one_batch(writer, [insert(1), roll_everything_back, insert(3)])
+    assert all(isinstance(outcome, BackendError) for outcome in outcomes), outcomes
+    assert "disk full" in str(outcomes[0])
+    assert values(writer) == []  # nothing committed, not even outside a transaction

@@ -211,22 +211,31 @@ class WriterThread(_ConnectionThread):
     def _run_batch(self, conn: sqlite3.Connection, items: list[_Item]) -> list[tuple[bool, Any]]:
         """Run ``items`` in one transaction; return each one's outcome once committed.
 
-        An operation that fails is undone alone (its savepoint). But some errors (a full
-        disk, an I/O error) make SQLite roll the whole transaction back: then every
-        operation of the batch failed, those that had succeeded included, and none of the
-        rest may run outside a transaction (a savepoint there would commit on its own).
+        First all operations run back to back, with no savepoint: each statement costs a
+        round trip through the GIL, so this is the fast path of a busy writer. If one of
+        them fails, that transaction is rolled back and the batch runs again with each
+        operation in its own savepoint, so only the failing one is undone.
+
+        Some errors (a full disk, an I/O error) make SQLite roll the whole transaction back
+        by itself: then every operation of the batch failed, those that had succeeded
+        included, and none of the rest may run outside a transaction (a savepoint there
+        would commit on its own).
         """
-        outcomes: list[tuple[bool, Any]] = []
         try:
             self._begin(conn)
-            for operation, _, _, single_statement in items:
-                ok, value = self._run_one(conn, operation, single_statement)
-                if not conn.in_transaction:  # SQLite rolled the whole transaction back
-                    lost = value if not ok else BackendError("the transaction was rolled back")
-                    _log.error("SQLite transaction rolled back, %d operations undone: %s",
-                               len(items), lost)  # fmt: skip
-                    return [(False, lost)] * len(items)
-                outcomes.append((ok, value))
+            outcomes = self._run_unguarded(conn, items) if len(items) > 1 else None
+            if outcomes is None:
+                if not conn.in_transaction:
+                    self._begin(conn)
+                outcomes = self._run_guarded(conn, items)
+            if not conn.in_transaction:  # SQLite rolled the whole transaction back
+                lost = next(
+                    (value for ok, value in outcomes if not ok),
+                    BackendError("the transaction was rolled back"),
+                )
+                _log.error("SQLite transaction rolled back, %d operations undone: %s",
+                           len(items), lost)  # fmt: skip
+                return [(False, lost)] * len(items)
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             if conn.in_transaction:
@@ -234,6 +243,29 @@ class WriterThread(_ConnectionThread):
             error = self._error(exc)
             _log.error("SQLite transaction failed, %d operations undone: %s", len(items), error)
             return [(False, error)] * len(items)
+        return outcomes
+
+    def _run_unguarded(
+        self, conn: sqlite3.Connection, items: list[_Item]
+    ) -> list[tuple[bool, Any]] | None:
+        """Run every operation with no savepoint; ``None`` (all undone) if one fails."""
+        outcomes: list[tuple[bool, Any]] = []
+        for operation, _, _, _ in items:
+            try:
+                outcomes.append((True, operation(conn)))
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                return None
+        return outcomes
+
+    def _run_guarded(self, conn: sqlite3.Connection, items: list[_Item]) -> list[tuple[bool, Any]]:
+        """Run each operation in its own savepoint; stop if the transaction is lost."""
+        outcomes: list[tuple[bool, Any]] = []
+        for operation, _, _, single_statement in items:
+            outcomes.append(self._run_one(conn, operation, single_statement))
+            if not conn.in_transaction:
+                break
         return outcomes
 
     def _run_one(
