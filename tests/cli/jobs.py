@@ -34,3 +34,12 @@ def hangs_first_time(marker: str) -> str:
         time.sleep(60)
         return "first run"
     return f"second run in {os.getpid()}"
+
+
+def fails_first_time(marker: str) -> str:
+    """Raise on the first run (touching ``marker``); return on a later one."""
+    path = Path(marker)
+    if not path.exists():
+        path.touch()
+        raise ValueError("first run fails")
+    return "second run"

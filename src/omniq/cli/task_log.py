@@ -1,50 +1,101 @@
-"""An event storage wrapper that logs one line per task lifecycle step.
+"""One log line per task lifecycle step of ``omniq worker``, read back from the event log.
 
-``omniq worker`` runs its worker on it, so every step the worker records (dequeued,
-executing, completed, retrying, failed...) also appears in the process's log.
+The worker writes most lifecycle events together with the state change they describe, in one
+atomic write of the task queue (a claim and its ``executing`` events, a batch of completions
+and their ``completed`` events, a retry, a recovered lease...): they never pass through the
+event store's ``append``, and wrapping a store to see them would cost that atomicity. So the
+command follows the store's event log instead, as ``omniq events tail --follow`` does, and
+logs the events its own worker wrote: each once, in the order they were stored, at most one
+poll interval after they were.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 
+from omniq.core.omniq import OmniQ
 from omniq.models.event import EventType, TaskEvent
-from omniq.storage.interfaces import Backend
 
-__all__ = ["LoggingEvents"]
+__all__ = ["EventLogger", "log_events"]
 
 _log = logging.getLogger("omniq.tasks")
-_WARN = {EventType.FAILED, EventType.EXPIRED}
+_WARN = {EventType.FAILED, EventType.EXPIRED, EventType.CALLBACK_FAILED}
+_PAGE = 500
 
 
-class LoggingEvents:
-    """Delegates to ``backend.event_store`` (looked up at each call) and logs each event.
+def log_events(events: Sequence[TaskEvent]) -> None:
+    """Log one line per event on the ``omniq.tasks`` logger.
+
+    ``failed``, ``expired`` and ``callback_failed`` are warnings, the rest info; the event's
+    detail and error, if any, follow the step's name.
 
     Args:
-        backend: The backend whose event storage receives the events.
+        events: Events already stored.
+    """
+    for event in events:
+        extra = " ".join(filter(None, [event.detail, event.error]))
+        level = logging.WARNING if event.type in _WARN else logging.INFO
+        _log.log(level, "task %s %s%s", event.task_id, event.type.value,
+                 f": {extra}" if extra else "")  # fmt: skip
+
+
+class EventLogger:
+    """Follows an OmniQ's event log in a thread and logs the events one worker wrote.
+
+    Args:
+        oq: The open OmniQ whose event store is followed (it must support
+            :meth:`omniq.OmniQ.list_events`).
+        worker_id: Only events whose ``worker_id`` is this one are logged.
+        interval: Seconds between two reads of the log while nothing new is found.
+        on_error: Called with an exception that a read raised (reading goes on).
     """
 
-    def __init__(self, backend: Backend) -> None:
-        self._backend = backend
+    def __init__(
+        self,
+        oq: OmniQ,
+        worker_id: str,
+        interval: float = 0.2,
+        on_error: Callable[[Exception], None] | None = None,
+    ) -> None:
+        self._oq = oq
+        self._worker_id = worker_id
+        self._interval = interval
+        self._on_error = on_error
+        self._stop = threading.Event()
+        latest = oq.list_events(limit=1)
+        self._position = latest[-1][0] if latest else 0  # log only what comes from now on
+        self._thread = threading.Thread(target=self._run, name="omniq-event-log", daemon=True)
 
-    # No ``write_order``: events the task queue could write itself (fused with a claim,
-    # a retry or a lease recovery) must come through ``append`` to be logged.
+    def start(self) -> None:
+        """Start following the log."""
+        self._thread.start()
 
-    async def append(self, events: Sequence[TaskEvent]) -> None:
-        """Append events to the wrapped storage, then log them."""
-        await self._backend.event_store.append(events)
-        for event in events:
-            extra = " ".join(filter(None, [event.detail, event.error]))
-            level = logging.WARNING if event.type in _WARN else logging.INFO
-            _log.log(
-                level,
-                "task %s %s%s",
-                event.task_id,
-                event.type.value,
-                f": {extra}" if extra else "",
-            )
+    def stop(self) -> None:
+        """Stop following, after logging what the log holds by now.
 
-    async def for_task(self, task_id: str) -> list[TaskEvent]:
-        """Return a task's events from the wrapped storage."""
-        return await self._backend.event_store.for_task(task_id)
+        Call it once the worker has stopped, so that its last events are logged too.
+        """
+        self._stop.set()
+        if self._thread.ident is not None:  # started
+            self._thread.join()
+        self._drain()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            if not self._drain():
+                self._stop.wait(self._interval)
+
+    def _drain(self) -> bool:
+        """Log the events stored since the last read; whether a full page came back."""
+        try:
+            entries = self._oq.list_events(after=self._position, limit=_PAGE)
+        except Exception as exc:  # the store may be briefly unreadable: try again later
+            if self._on_error is not None:
+                self._on_error(exc)
+            return False
+        if entries:
+            self._position = entries[-1][0]
+            log_events([event for _, event in entries if event.worker_id == self._worker_id])
+        return len(entries) == _PAGE

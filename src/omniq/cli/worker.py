@@ -20,7 +20,7 @@ from typing import Any
 import click
 
 from omniq.cli.connect import StoreOptions, load_config, store_options
-from omniq.cli.task_log import LoggingEvents
+from omniq.cli.task_log import EventLogger
 from omniq.config.build import build_backend, queues_of
 from omniq.core.omniq import OmniQ
 from omniq.exceptions import ConfigurationError
@@ -28,8 +28,6 @@ from omniq.exceptions import ConfigurationError
 __all__ = ["worker"]
 
 _log = logging.getLogger("omniq.cli")
-#: Name prefixes of the threads that run task bodies (see omniq.workers.executors).
-_BODY_THREADS = ("omniq-task", "omniq-sync-task")
 
 
 def _import_modules(modules: tuple[str, ...]) -> None:
@@ -106,7 +104,6 @@ def worker(
     oq = OmniQ(
         config.project_name,
         backend=backend,
-        event_store=LoggingEvents(backend),
         queues=queues_of(config),
         worker_type=config.worker.type,
         worker_config=config.worker.config,
@@ -117,17 +114,8 @@ def worker(
         _run(oq, grace)
     finally:
         backend.close()
-    _exit_despite_abandoned_bodies()
-
-
-def _exit_despite_abandoned_bodies() -> None:
-    """Exit now if released task bodies still run in threads (Python would wait for them)."""
-    left = [t for t in threading.enumerate() if t.name.startswith(_BODY_THREADS) and t.is_alive()]
-    if left:
-        _log.info("exiting; %d abandoned task thread(s) stop with the process", len(left))
-        logging.shutdown()
-        sys.stdout.flush()
-        os._exit(0)
+    # Bodies released after the grace period may still run: in daemon threads, which end
+    # with the process.
 
 
 def _run(oq: OmniQ, grace: float) -> None:
@@ -151,6 +139,12 @@ def _run(oq: OmniQ, grace: float) -> None:
         oq.start_worker()
         running = oq.worker
         assert running is not None
+        lifecycle = EventLogger(
+            oq,
+            running.worker_id,
+            on_error=lambda exc: _log.warning("reading the event log failed: %s", exc),
+        )
+        lifecycle.start()
         _log.info(
             "worker %s ready: queues %s, store %s",
             running.worker_id,
@@ -169,6 +163,7 @@ def _run(oq: OmniQ, grace: float) -> None:
         stopper.start()
         while stopper.is_alive():
             stopper.join(0.2)
+        lifecycle.stop()  # logs the last events of the stopped worker
         oq.close()
         _log.info("worker %s stopped", running.worker_id)
     finally:
