@@ -18,6 +18,7 @@ from omniq import BackendError, EventType, OmniQ, TaskStatus
 from omniq.backends.sqlite import SQLiteBackend
 
 from . import flow_tasks, tasks
+from .helpers import wait_until
 
 BIG = "x" * 200_000  # more than the free pages of a small database can hold
 
@@ -88,7 +89,9 @@ def test_enqueue_on_a_full_disk_fails_clearly_and_loses_nothing(oq: OmniQ, db_pa
     assert integrity(db_path) == "ok"
 
 
-def test_an_outcome_that_hits_a_full_disk_is_run_again_not_lost(oq: OmniQ, db_path: Path) -> None:
+def test_an_outcome_that_hits_a_full_disk_is_run_again_not_lost(
+    oq: OmniQ, db_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     key = uuid.uuid4().hex
     task_id = oq.enqueue(flow_tasks.blocking, {"key": key, "value": BIG}, max_retries=1)
     oq.start_worker(max_workers=1, lease_duration=0.5)
@@ -96,6 +99,14 @@ def test_an_outcome_that_hits_a_full_disk_is_run_again_not_lost(oq: OmniQ, db_pa
     fill_disk(oq)
     flow_tasks.GATES[key].set()  # the body returns a result there is no room for
     assert flow_tasks.ENDED[key].wait(10)
+    wait_until(  # the worker tried to write the outcome, and the write failed
+        lambda: any(
+            task_id in record.getMessage() and "could not be recorded" in record.getMessage()
+            for record in caplog.records
+        ),
+        timeout=10,
+        what="the failed write of the outcome",
+    )
 
     def never_completed_without_its_result() -> None:
         task = oq.get_task(task_id)
