@@ -504,14 +504,11 @@ class OmniQ(ScheduleMethods, AdminMethods):
                 not callable.
             SerializationError: ``func``, ``callback`` or an argument cannot be stored.
         """
-        options = TaskOptions.build(
-            queue_name=queue_name, name=name, description=description, tags=tags,
-            priority=priority, run_at=run_at, run_in=run_in, ttl=ttl, result_ttl=result_ttl,
-            max_retries=max_retries, retry_delay=retry_delay, store_result=store_result,
-            extra=kwargs, defaults=self._config.task_defaults, timeout=timeout,
-            depends_on=depends_on, callback=callback, callback_args=callback_args,
+        options, record = self._new_task(
+            func, func_args, func_kwargs, queue_name, name, description, tags, priority,
+            run_at, run_in, ttl, result_ttl, depends_on, callback, callback_args,
+            max_retries, retry_delay, store_result, timeout, kwargs,
         )  # fmt: skip
-        record = options.record(self.serializer, func, func_args, func_kwargs)
         await self._store([record], options.queue_name, options.depends_on)
         return record.id
 
@@ -543,15 +540,11 @@ class OmniQ(ScheduleMethods, AdminMethods):
         if store_blocking is not None and not depends_on:
             # The common case skips the event-loop thread: the record is built here and
             # handed straight to the backend's writer (one thread hop less each way).
-            options = TaskOptions.build(
-                queue_name=queue_name, name=name, description=description, tags=tags,
-                priority=priority, run_at=run_at, run_in=run_in, ttl=ttl,
-                result_ttl=result_ttl, max_retries=max_retries, retry_delay=retry_delay,
-                store_result=store_result, extra=kwargs, defaults=self._config.task_defaults,
-                timeout=timeout, depends_on=None, callback=callback,
-                callback_args=callback_args,
+            options, record = self._new_task(
+                func, func_args, func_kwargs, queue_name, name, description, tags, priority,
+                run_at, run_in, ttl, result_ttl, None, callback, callback_args,
+                max_retries, retry_delay, store_result, timeout, kwargs,
             )  # fmt: skip
-            record = options.record(self.serializer, func, func_args, func_kwargs)
             self._declare_queue(options.queue_name)
             now = time.time()
             store_blocking([record], [TaskEvent(task_id=record.id, type=EventType.ENQUEUED,
@@ -647,6 +640,39 @@ class OmniQ(ScheduleMethods, AdminMethods):
                     self._channel.notify_result(record.id)
             return
         self._announce(records, now)
+
+    def _new_task(
+        self,
+        func: Callable[..., Any],
+        func_args: Mapping[str, Any] | None,
+        func_kwargs: Mapping[str, Any] | None,
+        queue_name: str,
+        name: str | None,
+        description: str | None,
+        tags: Sequence[str] | None,
+        priority: int,
+        run_at: dt.datetime | None,
+        run_in: dt.timedelta | float | None,
+        ttl: dt.timedelta | float | None,
+        result_ttl: dt.timedelta | float | None,
+        depends_on: Sequence[str] | None,
+        callback: Callable[..., Any] | None,
+        callback_args: Mapping[str, Any] | None,
+        max_retries: int,
+        retry_delay: dt.timedelta | float | None,
+        store_result: bool,
+        timeout: dt.timedelta | float | None,
+        extra: dict[str, Any],
+    ) -> tuple[TaskOptions, TaskRecord]:
+        """Validate ``enqueue``'s arguments and build the task's record (nothing stored)."""
+        options = TaskOptions.build(
+            queue_name=queue_name, name=name, description=description, tags=tags,
+            priority=priority, run_at=run_at, run_in=run_in, ttl=ttl, result_ttl=result_ttl,
+            max_retries=max_retries, retry_delay=retry_delay, store_result=store_result,
+            extra=extra, defaults=self._config.task_defaults, timeout=timeout,
+            depends_on=depends_on, callback=callback, callback_args=callback_args,
+        )  # fmt: skip
+        return options, options.record(self.serializer, func, func_args, func_kwargs)
 
     def _announce(self, records: list[TaskRecord], now: float) -> None:
         """Wake this process's idle workers for tasks just stored (or note when they are due)."""
