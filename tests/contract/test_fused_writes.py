@@ -14,7 +14,7 @@ from omniq.models.event import EventType, TaskEvent
 from omniq.models.task import TaskStatus
 from omniq.storage.admin import TaskAdmin
 from omniq.storage.interfaces import Backend, share_write_order
-from omniq.storage.records import TaskRecord
+from omniq.storage.records import ResultRecord, TaskRecord
 
 from .records import NOW, make_task
 
@@ -125,3 +125,27 @@ async def test_requeue_writes_its_event_only_when_it_requeues(backend: Backend) 
     assert befores == [TaskStatus.FAILED]  # called for the re-queued task only
     assert await logged(backend, failed.id) == [EventType.ENQUEUED]
     assert await logged(backend, waiting.id) == []
+
+
+async def test_complete_many_stores_the_results_of_the_completed_tasks_only(
+    backend: Backend,
+) -> None:
+    assert share_write_order(backend.result_store, backend.task_queue)
+    queue = backend.task_queue
+    mine, theirs = make_task(), make_task()
+    await queue.enqueue([mine])
+    await queue.claim(["default"], 1, "w1", NOW, NOW + 30)
+    await queue.enqueue([theirs])
+    await queue.claim(["default"], 1, "w2", NOW, NOW + 30)
+    results = [
+        ResultRecord(task_id=task.id, payload=b"value", created_at=NOW, expires_at=None)
+        for task in (mine, theirs)
+    ]
+
+    done = await queue.complete_many([mine.id, theirs.id], "w1", NOW + 1, results=results)
+
+    assert done == [mine.id]
+    stored = await backend.result_store.get(mine.id, NOW + 2)
+    assert stored is not None
+    assert stored.payload == b"value"
+    assert await backend.result_store.get(theirs.id, NOW + 2) is None  # not completed here

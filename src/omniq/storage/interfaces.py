@@ -156,6 +156,7 @@ class TaskQueue(Protocol):
         worker_id: str,
         now: float,
         events_for: Callable[[list[str]], Sequence[TaskEvent]] | None = None,
+        results: Sequence[ResultRecord] = (),
     ) -> list[str]:
         """Mark tasks ``completed`` in one atomic write (the hot path of a busy worker).
 
@@ -169,6 +170,10 @@ class TaskQueue(Protocol):
             events_for: Called with the completed ids inside the same atomic write; its
                 events are appended to the event store sharing this queue's
                 ``write_order``. Only given when the two share one.
+            results: The results of the tasks, stored (or replaced) in the same atomic write
+                in the result store sharing this queue's ``write_order``, for the completed
+                ids only: a task is never ``completed`` without its result, nor the other
+                way round. Only given when the two share one.
 
         Returns:
             The ids updated (a missing id means its lease was lost).

@@ -106,15 +106,16 @@ class CompletionBatcher:
             if item.payload is not None
         ]
         ids = [item.record.id for item in batch]
-        # Issued in order on one writer (SQLite), results land before (or with) the statuses,
-        # and the waiting dependents are released right after them, usually all in the same
-        # commit: a crash cannot leave a completed task whose dependents stay waiting. When
-        # the event store shares that writer, the ``completed`` events go in the statuses'
-        # own write, so a waiter woken below finds the whole outcome durable.
+        # When the result and event stores share the task queue's writer (one SQLite file),
+        # results, statuses and ``completed`` events are one atomic write: a task is never
+        # completed without its result, even when a write fails half way (a full disk), and
+        # a waiter woken below finds the whole outcome durable. Otherwise the results are
+        # stored first. The waiting dependents are released right after the statuses, in
+        # the same write order (usually the same commit): a crash cannot leave a completed
+        # task whose dependents stay waiting.
         steps: list[Awaitable[Any]] = []
-        if results and share_write_order(self.result_store, self.task_queue):
-            steps.append(self.result_store.put_many(results))
-        elif results:
+        fuse_results = share_write_order(self.result_store, self.task_queue)
+        if results and not fuse_results:  # another store: the results are durable first
             await self.result_store.put_many(results)
         fuse_events = share_write_order(self.task_queue, self.event_store)
         steps.append(
@@ -123,6 +124,7 @@ class CompletionBatcher:
                 self.worker_id,
                 now,
                 functools.partial(self._completed_events, now=now) if fuse_events else None,
+                results if fuse_results else (),
             )
         )
         release_in_order = share_write_order(self.task_queue, self.task_queue)

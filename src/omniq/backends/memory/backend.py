@@ -40,6 +40,7 @@ class MemoryBackend(BackendLifecycle):
         # One process, one set of locks: writes apply in the order they are issued, and a
         # fired schedule run writes its event under the task queue's lock.
         self.task_queue.event_sink = self.event_store
+        self.task_queue.result_sink = self.result_store
         order = object()
         self.task_queue.write_order = self.result_store.write_order = order
         self.event_store.write_order = order

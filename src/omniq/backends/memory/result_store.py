@@ -48,18 +48,24 @@ class MemoryResultStorage(ResultAdminVerbs):
 
     async def put(self, result: ResultRecord) -> None:
         """Store (or replace) the result of ``result.task_id``."""
-        record = msgspec.structs.replace(result)
+        self.put_now([result])
+
+    def put_now(self, results: Sequence[ResultRecord]) -> None:
+        """Store results synchronously (for writes that must be atomic with another store's)."""
         with self._lock:
-            token = next(self._counter)
-            self._results[record.task_id] = (token, record)
-            if record.expires_at is not None:
-                heapq.heappush(self._expiry, (record.expires_at, token, record.task_id))
-                self._compact()
+            for result in results:
+                self._put_locked(msgspec.structs.replace(result))
+
+    def _put_locked(self, record: ResultRecord) -> None:
+        token = next(self._counter)
+        self._results[record.task_id] = (token, record)
+        if record.expires_at is not None:
+            heapq.heappush(self._expiry, (record.expires_at, token, record.task_id))
+            self._compact()
 
     async def put_many(self, results: Sequence[ResultRecord]) -> None:
         """Store (or replace) several results at once."""
-        for result in results:
-            await self.put(result)
+        self.put_now(results)
 
     async def get(self, task_id: str, now: float) -> ResultRecord | None:
         """Return the result of a task unless it expired (``expires_at < now``), else ``None``."""

@@ -26,11 +26,12 @@ import msgspec
 from omniq.backends.memory.admin import AdminVerbs
 from omniq.backends.memory.dependencies import DependencyVerbs
 from omniq.backends.memory.registry import RegistryVerbs
+from omniq.backends.memory.result_store import MemoryResultStorage
 from omniq.backends.memory.schedules import ScheduleVerbs
 from omniq.exceptions import BackendError
 from omniq.models.event import TaskEvent
 from omniq.models.task import TaskError, TaskStatus
-from omniq.storage.records import CLAIMABLE_STATUSES, TaskRecord
+from omniq.storage.records import CLAIMABLE_STATUSES, ResultRecord, TaskRecord
 
 __all__ = ["MemoryTaskQueue"]
 
@@ -136,6 +137,8 @@ class MemoryTaskQueue(ScheduleVerbs, DependencyVerbs, AdminVerbs, RegistryVerbs)
 
     #: Set by the backend: stores sharing it apply writes in the order they are issued.
     write_order: object | None = None
+    #: Set by the backend: the result store that completions write results to atomically.
+    result_sink: MemoryResultStorage | None = None
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -316,6 +319,7 @@ class MemoryTaskQueue(ScheduleVerbs, DependencyVerbs, AdminVerbs, RegistryVerbs)
         worker_id: str,
         now: float,
         events_for: Callable[[list[str]], Sequence[TaskEvent]] | None = None,
+        results: Sequence[ResultRecord] = (),
     ) -> list[str]:
         """Mark the tasks this worker holds (not cancel-requested) ``completed``; return them.
 
@@ -325,7 +329,10 @@ class MemoryTaskQueue(ScheduleVerbs, DependencyVerbs, AdminVerbs, RegistryVerbs)
             now: Written as ``finished_at``.
             events_for: Builds events for the completed ids, appended to the sibling event
                 store under the same lock.
+            results: Results stored in the sibling result store under the same lock, for
+                the completed ids only.
         """
+        by_task = {result.task_id: result for result in results}
         completed: list[str] = []
         with self._lock:
             for task_id in task_ids:
@@ -341,6 +348,10 @@ class MemoryTaskQueue(ScheduleVerbs, DependencyVerbs, AdminVerbs, RegistryVerbs)
                 record.finished_at = now
                 record.lease_expires_at = None
                 completed.append(task_id)
+            if by_task and completed:
+                if self.result_sink is None:
+                    raise BackendError("results were given but there is no result store")
+                self.result_sink.put_now([by_task[i] for i in completed if i in by_task])
             if events_for is not None and completed:
                 if self.event_sink is None:
                     raise BackendError("events_for was given but there is no event store")

@@ -9,11 +9,17 @@ from omniq.backends.sqlite.result_admin import ResultAdminVerbs
 from omniq.backends.sqlite.threads import ReaderThread, WriterThread
 from omniq.storage.records import ResultRecord
 
-__all__ = ["SQLiteResultStorage"]
+__all__ = ["PUT_RESULT", "SQLiteResultStorage", "result_row"]
 
-_PUT = (
+#: Stores (or replaces) one row of :func:`result_row`.
+PUT_RESULT = (
     "INSERT OR REPLACE INTO results (task_id, payload, created_at, expires_at) VALUES (?, ?, ?, ?)"
 )
+
+
+def result_row(result: ResultRecord) -> tuple[str, bytes | None, float, float | None]:
+    """The ``results`` row values of a result."""
+    return (result.task_id, result.payload, result.created_at, result.expires_at)
 
 
 class SQLiteResultStorage(ResultAdminVerbs):
@@ -33,19 +39,19 @@ class SQLiteResultStorage(ResultAdminVerbs):
 
     async def put(self, result: ResultRecord) -> None:
         """Store (or replace) a result."""
-        params = (result.task_id, result.payload, result.created_at, result.expires_at)
+        params = result_row(result)
 
         def put(conn: sqlite3.Connection) -> None:
-            conn.execute(_PUT, params)
+            conn.execute(PUT_RESULT, params)
 
         await self._writer.run(put, single_statement=True)
 
     async def put_many(self, results: Sequence[ResultRecord]) -> None:
         """Store (or replace) several results in one atomic write."""
-        rows = [(r.task_id, r.payload, r.created_at, r.expires_at) for r in results]
+        rows = [result_row(r) for r in results]
 
         def put_many(conn: sqlite3.Connection) -> None:
-            conn.executemany(_PUT, rows)
+            conn.executemany(PUT_RESULT, rows)
 
         await self._writer.run(put_many, single_statement=len(rows) == 1)
 

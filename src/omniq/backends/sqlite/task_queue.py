@@ -9,12 +9,13 @@ from omniq.backends.sqlite.admin import AdminVerbs
 from omniq.backends.sqlite.dependencies import INSERT_DEPENDENCY, DependencyVerbs
 from omniq.backends.sqlite.event_store import INSERT_EVENT, event_row
 from omniq.backends.sqlite.registry import RegistryVerbs
+from omniq.backends.sqlite.result_store import PUT_RESULT, result_row
 from omniq.backends.sqlite.rows import TASK_COLUMNS, encode_error, record_from_row, row_from_record
 from omniq.backends.sqlite.schedules import ScheduleVerbs
 from omniq.backends.sqlite.threads import ReaderThread, WriterThread
 from omniq.models.event import TaskEvent
 from omniq.models.task import TaskError, TaskStatus
-from omniq.storage.records import TaskRecord
+from omniq.storage.records import ResultRecord, TaskRecord
 
 __all__ = ["SQLiteTaskQueue"]
 
@@ -147,8 +148,10 @@ class SQLiteTaskQueue(ScheduleVerbs, DependencyVerbs, AdminVerbs, RegistryVerbs)
         worker_id: str,
         now: float,
         events_for: Callable[[list[str]], Sequence[TaskEvent]] | None = None,
+        results: Sequence[ResultRecord] = (),
     ) -> list[str]:
-        """Mark the tasks this worker holds ``completed`` (and log it) in one write."""
+        """Mark the tasks this worker holds ``completed``, with results and events, in one write."""
+        result_rows = {r.task_id: result_row(r) for r in results}
         ids = list(task_ids)
         chunks = [ids[i : i + 500] for i in range(0, len(ids), 500)]  # SQL variable limit
 
@@ -163,11 +166,15 @@ class SQLiteTaskQueue(ScheduleVerbs, DependencyVerbs, AdminVerbs, RegistryVerbs)
                 )
                 rows = conn.execute(sql, (now, *chunk, worker_id)).fetchall()
                 completed.extend(row[0] for row in rows)
+            if result_rows and completed:
+                conn.executemany(
+                    PUT_RESULT, [result_rows[i] for i in completed if i in result_rows]
+                )
             if events_for is not None and completed:
                 conn.executemany(INSERT_EVENT, [event_row(e) for e in events_for(completed)])
             return completed
 
-        single = len(chunks) <= 1 and events_for is None
+        single = len(chunks) <= 1 and events_for is None and not result_rows
         return await self._writer.run(complete, single_statement=single)
 
     async def retry_later(
