@@ -11,7 +11,7 @@ import pytest
 
 from omniq import OmniQ
 
-from . import tasks
+from . import flow_tasks, tasks
 
 BACKEND_NAMES = ["memory", "sqlite"]
 
@@ -29,8 +29,10 @@ def omniq_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture(autouse=True)
 def _reset_tasks() -> Iterator[None]:
     tasks.reset()
+    flow_tasks.reset()  # never leave a body blocked on a gate
     yield
     tasks.reset()
+    flow_tasks.reset()
 
 
 @pytest.fixture(params=BACKEND_NAMES)

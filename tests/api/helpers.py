@@ -1,10 +1,13 @@
-"""Deadline-based waiting for the API tests (never a bare sleep as synchronisation)."""
+"""Helpers of the API tests: deadline-based waiting (never a bare sleep) and task lookups."""
 
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from typing import TypeVar
+
+from omniq import EventType, OmniQ, TaskStatus
 
 T = TypeVar("T")
 
@@ -26,3 +29,25 @@ def wait_until(
 def wait_for_time(epoch: float) -> None:
     """Return once the wall clock has passed ``epoch`` (polling, bounded)."""
     wait_until(lambda: time.time() > epoch, timeout=max(5.0, epoch - time.time() + 5.0))
+
+
+def key() -> str:
+    """A fresh key for the gates and markers of ``flow_tasks``."""
+    return uuid.uuid4().hex
+
+
+def status(oq: OmniQ, task_id: str) -> TaskStatus:
+    """The stored status of a task that must exist."""
+    task = oq.get_task(task_id)
+    assert task is not None
+    return task.status
+
+
+def has_status(oq: OmniQ, task_id: str, expected: TaskStatus) -> Callable[[], bool]:
+    """A condition for :func:`wait_until`: the task has reached ``expected``."""
+    return lambda: status(oq, task_id) is expected
+
+
+def event_types(oq: OmniQ, task_id: str) -> list[EventType]:
+    """The types of a task's events, in order."""
+    return [event.type for event in oq.get_events(task_id)]

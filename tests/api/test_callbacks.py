@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -14,18 +14,7 @@ from omniq.core.portal import portal
 
 from . import flow_tasks, tasks
 from .conftest import MakeOmniQ
-from .helpers import wait_until
-
-
-@pytest.fixture(autouse=True)
-def _reset_flow_tasks() -> Iterator[None]:
-    flow_tasks.reset()
-    yield
-    flow_tasks.reset()
-
-
-def key() -> str:
-    return uuid.uuid4().hex
+from .helpers import key, wait_until
 
 
 @pytest.mark.parametrize(

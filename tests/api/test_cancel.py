@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -21,32 +20,7 @@ from omniq.models.task import TaskError
 
 from . import flow_tasks, tasks
 from .conftest import MakeOmniQ
-from .helpers import wait_until
-
-
-@pytest.fixture(autouse=True)
-def _reset_flow_tasks() -> Iterator[None]:
-    flow_tasks.reset()
-    yield
-    flow_tasks.reset()
-
-
-def key() -> str:
-    return uuid.uuid4().hex
-
-
-def status(oq: OmniQ, task_id: str) -> TaskStatus:
-    task = oq.get_task(task_id)
-    assert task is not None
-    return task.status
-
-
-def has_status(oq: OmniQ, task_id: str, expected: TaskStatus) -> Callable[[], bool]:
-    return lambda: status(oq, task_id) is expected
-
-
-def event_types(oq: OmniQ, task_id: str) -> list[EventType]:
-    return [event.type for event in oq.get_events(task_id)]
+from .helpers import event_types, has_status, key, status, wait_until
 
 
 def has_no_result(oq: OmniQ, task_id: str) -> bool:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -20,32 +19,7 @@ from omniq.core.portal import portal
 
 from . import flow_tasks, tasks
 from .conftest import MakeOmniQ
-from .helpers import wait_for_time, wait_until
-
-
-@pytest.fixture(autouse=True)
-def _reset_flow_tasks() -> Iterator[None]:
-    flow_tasks.reset()
-    yield
-    flow_tasks.reset()
-
-
-def key() -> str:
-    return uuid.uuid4().hex
-
-
-def status(oq: OmniQ, task_id: str) -> TaskStatus:
-    task = oq.get_task(task_id)
-    assert task is not None
-    return task.status
-
-
-def has_status(oq: OmniQ, task_id: str, expected: TaskStatus) -> Callable[[], bool]:
-    return lambda: status(oq, task_id) is expected
-
-
-def event_types(oq: OmniQ, task_id: str) -> list[EventType]:
-    return [event.type for event in oq.get_events(task_id)]
+from .helpers import event_types, has_status, key, status, wait_for_time, wait_until
 
 
 def test_a_chain_runs_in_order_once_each_dependency_completes(make_oq: MakeOmniQ) -> None:

@@ -23,13 +23,6 @@ from .helpers import wait_until
 BIG = "x" * 200_000  # more than the free pages of a small database can hold
 
 
-@pytest.fixture(autouse=True)
-def _reset_flow_tasks() -> Iterator[None]:
-    flow_tasks.reset()
-    yield
-    flow_tasks.reset()
-
-
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "full.db"

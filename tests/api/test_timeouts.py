@@ -7,8 +7,6 @@ import subprocess
 import sys
 import textwrap
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,26 +15,9 @@ from omniq import EventType, OmniQ, OmniQError, TaskFailedError, TaskStatus, Tas
 
 from . import flow_tasks, tasks
 from .conftest import MakeOmniQ
-from .helpers import wait_until
+from .helpers import key, status, wait_until
 
 TIMEOUT_TYPE = "omniq.exceptions.TaskTimeoutError"
-
-
-@pytest.fixture(autouse=True)
-def _reset_flow_tasks() -> Iterator[None]:
-    flow_tasks.reset()
-    yield
-    flow_tasks.reset()
-
-
-def key() -> str:
-    return uuid.uuid4().hex
-
-
-def status(oq: OmniQ, task_id: str) -> TaskStatus:
-    task = oq.get_task(task_id)
-    assert task is not None
-    return task.status
 
 
 def abandoned(oq: OmniQ) -> int:
