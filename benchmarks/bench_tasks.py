@@ -23,13 +23,19 @@ async def anoop(i: int = 0) -> int:
     return i
 
 
-def huey_app(db_path: str) -> tuple[Any, Any]:
+def huey_app(db_path: str, timeout: float | None = None) -> tuple[Any, Any]:
     """A ``SqliteHuey`` at its default settings on ``db_path``, and its no-op task.
 
     Both the benchmark (producer) and the consumer process build the app with this function,
     so the task is registered under the same name (``bench_tasks.noop``) on both sides.
+
+    Args:
+        db_path: The database file.
+        timeout: SQLite's busy timeout in seconds (Huey's ``timeout`` option), if not its
+            default (5 s).
     """
     from huey import SqliteHuey
 
-    huey = SqliteHuey(name="bench", filename=db_path)
+    options = {} if timeout is None else {"timeout": timeout}
+    huey = SqliteHuey(name="bench", filename=db_path, **options)
     return huey, huey.task()(noop)

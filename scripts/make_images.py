@@ -29,11 +29,6 @@ from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch
 from omniq.backends import AVAILABLE_BACKENDS, PLANNED_BACKENDS
 from omniq.workers import WORKER_TYPES
 
-try:  # the planned worker types are listed beside the built ones
-    from omniq.workers.config import PLANNED_WORKER_TYPES
-except ImportError:  # pragma: no cover - once every worker type is built
-    PLANNED_WORKER_TYPES = ()
-
 DOCS_IMAGES = Path(__file__).resolve().parents[1] / "docs" / "images"
 
 PRIMARY = "#2780e3"  # cosmo's primary blue, as in the site's navbar
@@ -139,9 +134,7 @@ def architecture(path: Path) -> None:
         _box(axes, 4 + index * width + 1, 8, width - 4, 7, label, dashed=planned,
              fill="white" if planned else LIGHT, edge=PLANNED if planned else GREEN,
              color=PLANNED if planned else DARK, size=10)  # fmt: skip
-    kinds = ", ".join(WORKER_TYPES)
-    planned_kinds = ", ".join(PLANNED_WORKER_TYPES)
-    note = f"Worker types: {kinds}" + (f"  (planned: {planned_kinds})" if planned_kinds else "")
+    note = f"Worker types: {', '.join(WORKER_TYPES)}"
     axes.text(60, 2.5, note, ha="center", fontsize=10, color=DARK)
     figure.savefig(path, metadata=PNG_METADATA)
     plt.close(figure)

@@ -9,13 +9,14 @@ Example:
 """
 
 from omniq._version import __version__
-from omniq.core.omniq import OmniQ
+from omniq.api import OmniQ
 from omniq.exceptions import (
     BackendError,
     ConfigurationError,
     OmniQError,
     ResultExpiredError,
     SerializationError,
+    StoreCorruptedError,
     TaskCancelledError,
     TaskExpiredError,
     TaskFailedError,
@@ -33,6 +34,7 @@ __all__ = [
     "OmniQError",
     "ResultExpiredError",
     "SerializationError",
+    "StoreCorruptedError",
     "Task",
     "TaskCancelledError",
     "TaskEvent",

@@ -7,8 +7,10 @@ library raises on purpose. The tree, by layer::
     ├── ConfigurationError          bad argument or setting (also a ValueError)
     │   └── MissingDependencyError  an optional extra is not installed
     ├── SerializationError          a value cannot be stored or loaded
-    │   └── SignatureError          a stored payload failed HMAC verification
+    │   ├── SignatureError          a stored payload failed HMAC verification
+    │   └── FunctionNotAllowedError strict mode: the function is not an allowed task
     ├── BackendError                the storage failed (driver errors are wrapped in it)
+    │   ├── StoreUnavailableError   the server cannot be reached now (worth trying again)
     │   └── StoreCorruptedError     the store exists but cannot be read as an OmniQ store
     ├── TaskNotFoundError           no task with that id (also a KeyError)
     ├── ScheduleNotFoundError       no schedule with that id (also a KeyError)
@@ -28,6 +30,7 @@ import builtins
 __all__ = [
     "BackendError",
     "ConfigurationError",
+    "FunctionNotAllowedError",
     "MissingDependencyError",
     "OmniQError",
     "ResultExpiredError",
@@ -35,6 +38,7 @@ __all__ = [
     "SerializationError",
     "SignatureError",
     "StoreCorruptedError",
+    "StoreUnavailableError",
     "TaskCancelledError",
     "TaskExpiredError",
     "TaskFailedError",
@@ -65,8 +69,24 @@ class SignatureError(SerializationError):
     """A stored payload failed HMAC verification and was refused (never unpickled)."""
 
 
+class FunctionNotAllowedError(SerializationError):
+    """Strict mode: the function is neither a registered task nor in an allowed module.
+
+    Raised at enqueue (nothing is stored) and recorded on a stored task that names such a
+    function (the task fails without retries, its function is never imported).
+    """
+
+
 class BackendError(OmniQError):
     """The storage backend failed; the driver's own exception is chained as ``__cause__``."""
+
+
+class StoreUnavailableError(BackendError):
+    """The store's server cannot be reached now (refused, dropped, restarting): transient.
+
+    Workers keep trying to record an outcome while its lease lives when they get this
+    error, so a short outage does not make a task run twice.
+    """
 
 
 class StoreCorruptedError(BackendError):

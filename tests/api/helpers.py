@@ -26,6 +26,16 @@ def wait_until(
         time.sleep(interval)
 
 
+def stays_false(condition: Callable[[], object], seconds: float, interval: float = 0.01) -> bool:
+    """Watch ``condition`` for ``seconds``: whether it stayed falsy all that time."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return False
+        time.sleep(interval)
+    return not condition()
+
+
 def wait_for_time(epoch: float) -> None:
     """Return once the wall clock has passed ``epoch`` (polling, bounded)."""
     wait_until(lambda: time.time() > epoch, timeout=max(5.0, epoch - time.time() + 5.0))

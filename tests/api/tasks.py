@@ -85,6 +85,44 @@ def wait_for_gate(key: str, timeout: float = 10.0) -> str:
     return "opened" if opened else "gate timeout"
 
 
+async def async_wait_for_gate(key: str, max_wait: float = 10.0) -> str:
+    """Coroutine twin of :func:`wait_for_gate` (interrupted when its worker cancels it)."""
+    STARTED[key].set()
+    deadline = time.monotonic() + max_wait
+    while not GATES[key].is_set():
+        if time.monotonic() > deadline:
+            return "gate timeout"
+        await asyncio.sleep(0.005)
+    return "opened"
+
+
+def counted_gate(key: str, timeout: float = 20.0) -> str:
+    """:func:`wait_for_gate` that also logs each run's start time in ``ATTEMPTS[key]``."""
+    with _attempts_lock:
+        ATTEMPTS[key].append(time.monotonic())
+    return wait_for_gate(key, timeout)
+
+
+def first_run_waits(key: str, timeout: float = 20.0) -> str:
+    """The first run waits for ``GATES[key]`` (``STARTED[key]`` tells it began); later runs
+    return at once. Returns ``"run <n>"``."""
+    with _attempts_lock:
+        ATTEMPTS[key].append(time.monotonic())
+        run = len(ATTEMPTS[key])
+    if run == 1:
+        STARTED[key].set()
+        GATES[key].wait(timeout)
+    return f"run {run}"
+
+
+def raises_cancelled_error() -> None:
+    raise asyncio.CancelledError("raised by the body itself")
+
+
+async def async_raises_cancelled_error() -> None:
+    raise asyncio.CancelledError("raised by the body itself")
+
+
 def thread_name(key: str) -> str:
     THREADS[key] = threading.current_thread().name
     return THREADS[key]

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 import time
+from pathlib import Path
 
 import pytest
 
 from omniq import EventType, OmniQ, TaskStatus
 from omniq.exceptions import ConfigurationError, TaskFailedError, TaskNotFoundError
+from omniq.storage.admin import SpaceReclaimer
 
 from . import tasks
 from .conftest import MakeOmniQ
+from .helpers import wait_until
 
 
 def test_stats_count_tasks_by_queue_and_status(oq: OmniQ) -> None:
@@ -105,12 +109,14 @@ def test_retry_an_unknown_task(oq: OmniQ) -> None:
 
 
 def test_list_events_follows_the_log(oq: OmniQ) -> None:
+    # A log may hold back an event until it can place it in commit order (on PostgreSQL,
+    # while any older transaction on the server is open): followers poll until it shows.
     assert oq.list_events() == []
     first = oq.enqueue(tasks.add_numbers, {"x": 1, "y": 2})
-    entries = oq.list_events()
+    entries = wait_until(oq.list_events, what="the first event")
     assert [(e.task_id, e.type) for _, e in entries] == [(first, EventType.ENQUEUED)]
     second = oq.enqueue(tasks.add_numbers, {"x": 1, "y": 2})
-    newer = oq.list_events(after=entries[-1][0])
+    newer = wait_until(lambda: oq.list_events(after=entries[-1][0]), what="the second event")
     assert [(e.task_id, e.type) for _, e in newer] == [(second, EventType.ENQUEUED)]
     assert len(oq.list_events(limit=1)) == 1
 
@@ -141,11 +147,38 @@ def test_purge_dry_run_then_purge(oq: OmniQ) -> None:
     assert oq.purge(older_than=0, status="failed").task_ids == [failed]
 
 
+def test_purge_with_vacuum_gives_the_space_back(oq: OmniQ) -> None:
+    padding = "x" * 20_000
+    ids = oq.enqueue_many(tasks.echo, [{"pad": padding, "n": n} for n in range(300)])
+    oq.start_worker(max_workers=4)
+    for task_id in ids:
+        oq.get_result(task_id, timeout=30)
+    oq.stop_worker()
+    if not isinstance(oq.task_queue, SpaceReclaimer):  # a server gives space back itself
+        with pytest.raises(ConfigurationError, match="vacuum is not supported"):
+            oq.purge(older_than=0, vacuum=True)
+        assert oq.get_task(ids[0]) is not None  # refused before anything was deleted
+        return
+    db_path = getattr(oq.backend, "db_path", None)
+    before = None if db_path is None else db_path.stat().st_size
+    assert oq.purge(older_than=0, vacuum=True, dry_run=True).reclaimed_bytes == 0
+    report = oq.purge(older_than=0, vacuum=True)
+    assert sorted(report.task_ids) == sorted(ids)
+    assert report.reclaimed_bytes is not None
+    assert report.reclaimed_bytes > 5_000_000  # 300 payloads and results of 20 kB
+    if db_path is not None:
+        assert before is not None
+        assert db_path.stat().st_size < before - 5_000_000
+    assert oq.purge(older_than=0).reclaimed_bytes is None  # not asked
+
+
 def test_purge_rejects_bad_arguments(oq: OmniQ) -> None:
     with pytest.raises(ConfigurationError, match="older_than"):
         oq.purge(older_than=-1)
     with pytest.raises(ConfigurationError, match="status 'x'"):
         oq.purge(status="x")
+    with pytest.raises(ConfigurationError, match="vacuum 'yes'"):
+        oq.purge(vacuum="yes")  # type: ignore[arg-type]
 
 
 async def test_async_twins(make_oq: MakeOmniQ) -> None:
@@ -158,3 +191,24 @@ async def test_async_twins(make_oq: MakeOmniQ) -> None:
         assert (await oq.purge_async(dry_run=True)).task_ids == []
         with pytest.raises(TaskNotFoundError):
             await oq.retry_async("missing")
+
+
+def test_purge_sweeps_results_and_events_an_interrupted_purge_left(tmp_path: Path) -> None:
+    db_path = tmp_path / "orphans.db"
+    with OmniQ(project_name="orphans", backend_type="sqlite", db_path=db_path) as oq:
+        oq.start_worker(max_workers=1)
+        gone, kept = (oq.enqueue(tasks.add_numbers, {"x": n, "y": 1}) for n in (1, 2))
+        assert oq.get_result(gone, timeout=10) == 2
+        assert oq.get_result(kept, timeout=10) == 3
+        oq.stop_worker()
+        # What an older version's purge, killed after deleting the task, left behind.
+        with sqlite3.connect(db_path) as conn:
+            conn.execute("DELETE FROM tasks WHERE id = ?", (gone,))
+        conn.close()
+        report = oq.purge(older_than=3600)  # deletes no task: kept is too young
+        assert report.task_ids == []
+        assert report.orphans == 1 + 4  # its result and its 4 events
+        assert oq.get_events(gone) == []
+        assert oq.get_result(kept, timeout=0) == 3  # a task's own are kept
+        assert len(oq.get_events(kept)) == 4
+        assert oq.purge(older_than=3600).orphans == 0

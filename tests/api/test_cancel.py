@@ -186,6 +186,7 @@ def test_thread_pool_abandons_a_running_body_and_keeps_its_slot(make_oq: MakeOmn
     wait_until(lambda: oq.worker is not None and oq.worker.runner.executor.abandoned == 0)
 
 
+@pytest.mark.without("notifies")  # a notifying store tells the worker at once (below)
 def test_a_cancel_from_another_process_is_noticed_at_lease_renewal(make_oq: MakeOmniQ) -> None:
     oq = make_oq().open()
     oq.start_worker(worker_type="async", max_workers=1, lease_duration=0.3)
@@ -197,6 +198,20 @@ def test_a_cancel_from_another_process_is_noticed_at_lease_renewal(make_oq: Make
     assert gate in flow_tasks.INTERRUPTED
 
 
+@pytest.mark.capability("notifies")
+def test_a_cancel_from_another_process_is_noticed_at_once(make_oq: MakeOmniQ) -> None:
+    """No lease renewal for 10 s: only the store's notification can tell the worker."""
+    oq = make_oq().open()
+    oq.start_worker(worker_type="async", max_workers=1, lease_duration=30)
+    gate = key()
+    task_id = oq.enqueue(func=flow_tasks.async_blocking, func_args={"key": gate})
+    assert flow_tasks.STARTED[gate].wait(5)
+    request_cancel_from_elsewhere(oq, task_id)
+    wait_until(has_status(oq, task_id, TaskStatus.CANCELLED), timeout=5, what="cancelled")
+    assert gate in flow_tasks.INTERRUPTED
+
+
+@pytest.mark.without("notifies")  # the body must end before the worker hears of the request
 @pytest.mark.parametrize(
     ("func", "outcome"),
     [(flow_tasks.blocking, "completed"), (flow_tasks.blocking_then_fail, "retrying")],
@@ -247,7 +262,7 @@ def test_cancelling_a_running_task_cancels_its_dependents(make_oq: MakeOmniQ) ->
 def test_a_cancel_requested_task_whose_worker_died_ends_cancelled(make_oq: MakeOmniQ) -> None:
     oq = make_oq().open()
     task_id = oq.enqueue(func=tasks.record, func_args={"label": "never"})
-    now = time.time()
+    now = oq.store.clock.now()  # the store's clock (NATS: the server's) set the task's run_at
     # A worker of another process claims it, then dies holding a short lease.
     [claimed] = portal().call(oq.task_queue.claim(oq.queues, 1, "ghost", now, now + 0.05))
     assert claimed.id == task_id

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import os
@@ -14,9 +15,9 @@ import pytest
 from omniq import OmniQ
 from omniq.backends.memory import MemoryBackend
 from omniq.backends.memory.result_store import MemoryResultStorage
+from omniq.backends.mixed import MixedBackend
 from omniq.backends.sqlite import SQLiteBackend
-from omniq.config import MixedBackend
-from omniq.exceptions import ConfigurationError
+from omniq.exceptions import BackendError, ConfigurationError
 from omniq.models.config import OmniQConfig, TaskQueueConfig
 
 
@@ -58,7 +59,8 @@ def test_queue_in_sqlite_results_in_memory(tmp_path: Path) -> None:
     assert _rows(db_path, "results") == 0  # the result went to memory
     # OmniQ closed what it built.
     assert queue_backend._writer is None
-    assert result_backend._closed
+    with pytest.raises(BackendError, match="closed"):
+        asyncio.run(result_backend.result_store.get("any", 0.0))
 
 
 def test_queue_in_memory_results_and_events_in_sqlite(tmp_path: Path) -> None:
@@ -137,8 +139,9 @@ def test_from_backend_with_separate_result_backend() -> None:
         assert isinstance(oq.backend, MixedBackend)
         assert oq.result_store is results.result_store
         assert oq.task_queue is queue.task_queue
-    assert not queue._closed  # ready backends belong to the caller
-    assert not results._closed
+    # Ready backends belong to the caller: still open.
+    assert asyncio.run(queue.task_queue.get("any")) is None
+    assert asyncio.run(results.result_store.get("any", 0.0)) is None
 
 
 def test_from_backend_needs_a_project_name() -> None:

@@ -7,7 +7,9 @@ connection: SQLite then refuses to grow the database and fails writes with SQLIT
 
 from __future__ import annotations
 
+import logging
 import sqlite3
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,9 +18,11 @@ import pytest
 
 from omniq import BackendError, EventType, OmniQ, TaskStatus
 from omniq.backends.sqlite import SQLiteBackend
+from omniq.core.portal import portal
+from omniq.storage.admin import SpaceReclaimer
 
 from . import flow_tasks, tasks
-from .helpers import wait_until
+from .helpers import stays_false, wait_until
 
 BIG = "x" * 200_000  # more than the free pages of a small database can hold
 
@@ -121,4 +125,64 @@ def test_an_outcome_that_hits_a_full_disk_is_run_again_not_lost(
     assert types.count(EventType.EXECUTING) == 2
     assert types[-1] is EventType.COMPLETED
     oq.stop_worker()
+    assert integrity(db_path) == "ok"
+
+
+def test_a_worker_on_a_full_disk_logs_each_change_once(
+    oq: OmniQ, db_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    stored = [oq.enqueue(tasks.echo, {"blob": BIG}) for _ in range(3)]
+    fill_disk(oq)
+    caplog.set_level(logging.INFO, logger="omniq")
+    oq.start_worker(max_workers=2, poll_interval=0.01, lease_duration=1.0)
+    worker_lines = lambda: [r for r in caplog.records if r.name == "omniq.worker"]  # noqa: E731
+    wait_until(
+        lambda: any("disk full" in r.getMessage() for r in worker_lines()),
+        what="the worker to find the disk full",
+    )
+    # Two seconds of a full disk: 200 polls at 0.01 s, and a few maintenance passes.
+    assert stays_false(lambda: len(worker_lines()) > 8, seconds=2.0), [
+        r.getMessage() for r in worker_lines()
+    ]
+    failing = [r for r in worker_lines() if "disk full" in r.getMessage()]
+    assert all(r.exc_info is None for r in failing)  # one line each, no traceback
+    assert all("will retry" in r.getMessage() for r in failing)
+    steps = [r.getMessage().split(" failed: ")[0] for r in failing]
+    assert len(steps) == len(set(steps))  # once per failing step
+
+    free_disk(oq)
+    assert [oq.get_result(task_id, timeout=15) for task_id in stored] == [{"blob": BIG}] * 3
+    wait_until(
+        lambda: any("working again" in r.getMessage() for r in worker_lines()),
+        what="the worker to say the store is writable again",
+    )
+    oq.stop_worker()
+    assert integrity(db_path) == "ok"
+
+
+def test_vacuum_waits_for_another_writer_instead_of_failing(tmp_path: Path) -> None:
+    db_path = tmp_path / "busy.db"
+    with OmniQ(
+        project_name="busy", backend_type="sqlite", db_path=db_path, busy_timeout=0.05
+    ) as oq:
+        oq.enqueue(tasks.echo, {"blob": BIG})
+        other = sqlite3.connect(db_path, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")  # another process's write transaction
+            outcome: list[object] = []
+            queue = oq.task_queue
+            assert isinstance(queue, SpaceReclaimer)
+            purge = threading.Thread(  # the vacuum step of purge(vacuum=True)
+                target=lambda: outcome.append(portal().call(queue.reclaim_space()))
+            )
+            purge.start()
+            # Many busy timeouts long, the vacuum waits rather than failing.
+            assert stays_false(lambda: not purge.is_alive(), seconds=0.5)
+            other.execute("COMMIT")
+        finally:
+            other.close()
+        purge.join(10)
+        assert not purge.is_alive()
+        assert len(outcome) == 1
+        assert isinstance(outcome[0], int)
     assert integrity(db_path) == "ok"

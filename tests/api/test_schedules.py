@@ -13,13 +13,14 @@ import math
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from backend_targets import Target, new_project
 from omniq import ConfigurationError, EventType, OmniQ, TaskFailedError, TaskStatus
-from omniq.backends import create_backend
 from omniq.core.portal import portal
 from omniq.exceptions import ScheduleNotFoundError
 from omniq.models.schedule import Schedule, ScheduleStatus, ScheduleType
@@ -282,16 +283,33 @@ class PausesAfterCommit:
         return getattr(self.inner, name)
 
 
+class PausingBackend:
+    """A backend whose task queue stalls after each commit (see :class:`PausesAfterCommit`)."""
+
+    def __init__(self, inner: Any, delay: float) -> None:
+        self.inner = inner
+        self.task_queue = PausesAfterCommit(inner.task_queue, delay)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
 LIFECYCLE = [EventType.ENQUEUED, EventType.DEQUEUED, EventType.EXECUTING, EventType.COMPLETED]
 
 
+@pytest.mark.capability("fused_events")
 def test_a_run_is_enqueued_before_it_is_claimed(
-    make_oq: MakeOmniQ, backend_name: str, backend_options: dict[str, Any]
+    make_oq: MakeOmniQ, backend_target: Target, tmp_path: Path
 ) -> None:
-    """A run's events read enqueued, dequeued, executing, completed, like any task's."""
-    backend = create_backend(backend_name, f"api_{label()[:12]}", **backend_options)
+    """A run's events read enqueued, dequeued, executing, completed, like any task's.
+
+    With fused events the run and its ``enqueued`` event are one write: a claim cannot
+    come between them, however long the process stalls after the commit.
+    """
+    project = new_project("api")
+    backend = backend_target.make(project, tmp_path)
     backend.initialize()
-    oq = make_oq(backend=backend, task_queue=PausesAfterCommit(backend.task_queue, 0.5))
+    oq = make_oq(project_name=project, backend=PausingBackend(backend, 0.5))
     try:
         oq.open()
         oq.start_worker(max_workers=1)
@@ -388,7 +406,8 @@ def test_cron_kolkata_hour_is_half_past_in_utc(make_oq: MakeOmniQ) -> None:
 
 
 @pytest.mark.parametrize(
-    "expression", ["61 * * * *", "0 25 * * *", "not a cron", "* * *", "", "0 9 * * mon-xyz"]
+    "expression",
+    ["61 * * * *", "0 25 * * *", "not a cron", "* * *", "", "0 9 * * mon-xyz", "0 0 31 2 *"],
 )
 def test_invalid_cron_expression_is_refused_with_it_quoted(oq: OmniQ, expression: str) -> None:
     with pytest.raises(ConfigurationError) as caught:
@@ -539,6 +558,20 @@ def test_bad_timezone_is_refused(oq: OmniQ, zone: object) -> None:
         {"interval": dt.timedelta(0)},
         {"interval": "1s"},
         {"interval": math.nan},
+        {"interval": 1e-9},
+        {"interval": 0.099},
+        {"interval": dt.timedelta(milliseconds=50)},
+        {"interval": 1e20},
+        {"run_at": dt.datetime(9999, 12, 31, tzinfo=dt.UTC)},
+        {"max_runs": 2**40},
+        {"priority": 2**63},
+        {"max_retries": 10**30},
+        {"name": "\ud800"},
+        {"description": "\ud800"},
+        {"tags": ["\ud800"]},
+        {"queue_name": "high\n"},
+        {"ttl": 1e20},
+        {"retry_backoff": 1e200},
         {"run_at": time.time() + 60},
         {"run_at": "tomorrow"},
         {"depends_on": ["some-task"]},
@@ -721,7 +754,7 @@ def test_list_schedules_oldest_first(oq: OmniQ) -> None:
 # -- persistence and downtime --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("backend_name", ["sqlite"], indirect=True)  # only a file outlives it
+@pytest.mark.capability("shared")  # only a store outside the process outlives it
 def test_a_schedule_survives_a_restart(make_oq: MakeOmniQ, backend_name: str) -> None:
     first = make_oq().open()
     sid = first.schedule(

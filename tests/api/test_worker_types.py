@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from child_env import child_environment
 from omniq import ConfigurationError, OmniQ, TaskFailedError, TaskStatus
 
 from . import worker_type_tasks as tasks
@@ -120,19 +121,15 @@ def test_gevent_worker_refuses_an_unpatched_process(tmp_path: Path) -> None:
         oq.start_worker(worker_type="gevent")
 
 
-@pytest.fixture
-def gevent_worker(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path, Path]]:
-    """``python -m omniq.workers.gevent_main`` on a fresh SQLite file; killed at teardown."""
-    db, log = tmp_path / "gevent.db", tmp_path / "worker.err"
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(
-            filter(None, [str(TESTS_ROOT), os.environ.get("PYTHONPATH")])
-        ),
-        "PYTHONWARNINGS": "default",  # any warning reaches stderr, which is checked
-    }
+def _start_gevent(db: Path, log: Path, **extra_env: str) -> subprocess.Popen[bytes]:
+    """Start ``python -m omniq.workers.gevent_main`` on ``db``, stderr to ``log``."""
+    env = child_environment(
+        PYTHONPATH=os.pathsep.join(filter(None, [str(TESTS_ROOT), os.environ.get("PYTHONPATH")])),
+        PYTHONWARNINGS="default",  # any warning reaches stderr, which is checked
+        **extra_env,
+    )
     with log.open("wb") as stderr:
-        proc = subprocess.Popen(
+        return subprocess.Popen(
             [
                 sys.executable, "-m", "omniq.workers.gevent_main", "--project", "gv",
                 "--db-path", str(db), "--concurrency", "50", "--queues", "gevent",
@@ -140,8 +137,42 @@ def gevent_worker(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Pat
             ],
             stdout=subprocess.DEVNULL, stderr=stderr, env=env,
         )  # fmt: skip
+
+
+@pytest.fixture
+def gevent_worker(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path, Path]]:
+    """``python -m omniq.workers.gevent_main`` on a fresh SQLite file; killed at teardown."""
+    db, log = tmp_path / "gevent.db", tmp_path / "worker.err"
+    proc = _start_gevent(db, log)
     try:
         yield proc, db, log
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+
+
+def test_a_strict_gevent_worker_from_the_environment_refuses_other_functions(
+    tmp_path: Path,
+) -> None:
+    db, log, marker = tmp_path / "gevent.db", tmp_path / "worker.err", tmp_path / "owned"
+    proc = _start_gevent(
+        db, log, OMNIQ_STRICT_SERIALIZATION="true", OMNIQ_ALLOWED_MODULES=tasks.__name__
+    )
+    try:
+        with OmniQ(project_name="gv", db_path=db, queues=["gevent"]) as oq:
+            injected = oq.enqueue(
+                func=os.system, func_args={"command": f"touch {marker}"}, queue_name="gevent"
+            )
+            allowed = oq.enqueue(func=tasks.count_primes, func_args={"below": 10},
+                                 queue_name="gevent")  # fmt: skip
+            assert oq.get_result(allowed, timeout=60) == 4
+            with pytest.raises(TaskFailedError, match="is not allowed"):
+                oq.get_result(injected, timeout=20)
+        assert not marker.exists()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0, log.read_text()
+        assert "runs unprotected" not in log.read_text()
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -180,6 +211,7 @@ def test_gevent_entry_point_runs_tasks_concurrently_and_stops_on_sigterm(
     assert "Traceback" not in err, err
     assert "Warning" not in err, err
     assert "gevent worker ready" in err
+    assert err.count("runs unprotected: whoever can write to the store can run code") == 1
 
 
 def _status(oq: OmniQ, task_id: str) -> TaskStatus | None:

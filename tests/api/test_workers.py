@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from omniq.exceptions import WorkerError
 
 from . import tasks
 from .conftest import MakeOmniQ
-from .helpers import wait_until
+from .helpers import event_types, status, stays_false, wait_until
 
 
 def test_start_worker_twice_is_an_error(oq: OmniQ) -> None:
@@ -147,13 +148,13 @@ def test_max_workers_bounds_concurrency(oq: OmniQ) -> None:
     assert [oq.get_result(i, timeout=5) for i in ids] == ["opened"] * 3
 
 
-def test_graceful_stop_releases_a_task_still_running(oq: OmniQ) -> None:
-    oq.start_worker(max_workers=1)
+def test_graceful_stop_releases_a_coroutine_body_still_running(oq: OmniQ) -> None:
+    oq.start_worker(worker_type="async", max_workers=1)
     key = uuid.uuid4().hex
     try:
-        task_id = oq.enqueue(func=tasks.wait_for_gate, func_args={"key": key})
+        task_id = oq.enqueue(func=tasks.async_wait_for_gate, func_args={"key": key})
         assert tasks.STARTED[key].wait(5)
-        oq.stop_worker(grace_period=0.1)
+        oq.stop_worker(grace_period=0.1)  # a coroutine is interrupted: its task is released
         task = oq.get_task(task_id)
         assert task is not None
         assert task.status is TaskStatus.ENQUEUED
@@ -163,7 +164,59 @@ def test_graceful_stop_releases_a_task_still_running(oq: OmniQ) -> None:
     finally:
         tasks.GATES[key].set()
     # a new worker runs it again
-    oq.start_worker(max_workers=1)
+    oq.start_worker(worker_type="async", max_workers=1)
+    assert oq.get_result(task_id, timeout=5) == "opened"
+
+
+@pytest.mark.parametrize("worker_type", ["thread_pool", "async"])
+def test_graceful_stop_keeps_the_lease_of_a_body_running_in_a_thread(
+    oq: OmniQ, same_store: Callable[..., OmniQ], worker_type: str
+) -> None:
+    """A thread cannot be interrupted: its task is not released while its body runs."""
+    lease = 0.6  # renewed every 0.2 s; a lapsed lease is recovered within 0.3 s
+    oq.start_worker(worker_type=worker_type, max_workers=1, lease_duration=lease)
+    assert oq.worker is not None
+    first_id = oq.worker.worker_id
+    key = uuid.uuid4().hex
+    try:
+        task_id = oq.enqueue(func=tasks.counted_gate, func_args={"key": key})
+        assert tasks.STARTED[key].wait(5)
+        oq.stop_worker(grace_period=0.1)
+        assert status(oq, task_id) is TaskStatus.EXECUTING
+        other = same_store(oq)
+        other.start_worker(worker_type=worker_type, max_workers=1, lease_duration=lease)
+        # Several leases long, the other worker must not start the task (nor recover it).
+        assert stays_false(lambda: len(tasks.ATTEMPTS[key]) > 1, seconds=5 * lease)
+        assert status(oq, task_id) is TaskStatus.EXECUTING
+    finally:
+        tasks.GATES[key].set()
+    # The body's outcome is recorded by the stopped worker, which kept the lease.
+    assert oq.get_result(task_id, timeout=5) == "opened"
+    assert len(tasks.ATTEMPTS[key]) == 1
+    task = oq.get_task(task_id)
+    assert task is not None
+    assert task.worker_id == first_id
+    types = event_types(oq, task_id)
+    assert EventType.RELEASED not in types
+    assert EventType.RETRYING not in types
+    assert types[-1] is EventType.COMPLETED
+
+
+def test_closing_gives_up_a_lease_kept_for_a_body_in_a_thread(
+    oq: OmniQ, same_store: Callable[..., OmniQ]
+) -> None:
+    other = same_store(oq)  # never owns a shared store: closing it leaves the store open
+    other.start_worker(max_workers=1, lease_duration=0.6)
+    key = uuid.uuid4().hex
+    try:
+        task_id = oq.enqueue(func=tasks.counted_gate, func_args={"key": key})
+        assert tasks.STARTED[key].wait(5)
+        other.stop_worker(grace_period=0.1)
+        other.close()  # the lease lapses: the task runs again, as after a crash
+        oq.start_worker(max_workers=1, lease_duration=0.6)
+        wait_until(lambda: len(tasks.ATTEMPTS[key]) == 2, what="the task to run again")
+    finally:
+        tasks.GATES[key].set()
     assert oq.get_result(task_id, timeout=5) == "opened"
 
 
@@ -232,7 +285,7 @@ oq = OmniQ(project_name="loop_ends", backend_type=sys.argv[1])
 
 async def main():
     await oq.start_worker_async(max_workers=1)
-    await oq.enqueue_async(func=abs, func_args={"x": 1})
+    await oq.enqueue_async(func=pow, func_args={"base": 2, "exp": 3})
     # returns without stopping the worker: asyncio.run cancels its tasks
 
 asyncio.run(main())
@@ -242,6 +295,7 @@ print("closed", flush=True)
 """
 
 
+@pytest.mark.targets("memory", "sqlite")  # the script names its backend_type alone
 def test_a_worker_whose_loop_ends_does_not_hang_the_program(
     backend_name: str, tmp_path: Path, omniq_home: Path
 ) -> None:

@@ -14,6 +14,18 @@ import time
 from pathlib import Path
 
 
+def write_atomically(path: str | Path, text: str) -> None:
+    """Write ``text`` to a temporary file, then rename it to ``path``.
+
+    A reader polling for ``path`` sees no file or the whole text, never an empty or partial
+    file (``Path.write_text`` creates the file before it writes).
+    """
+    target = Path(path)
+    temporary = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+    temporary.write_text(text)
+    os.replace(temporary, target)
+
+
 def pid() -> int:
     return os.getpid()
 
@@ -61,7 +73,7 @@ def wait_for_file(path: str, timeout: float = 20.0) -> int:
 
 def crash(code: int, pid_file: str) -> None:
     """Write this process's pid, then end the process at once (no cleanup, no exception)."""
-    Path(pid_file).write_text(str(os.getpid()))
+    write_atomically(pid_file, str(os.getpid()))
     os._exit(code)
 
 
@@ -69,7 +81,7 @@ def crash_once(marker: str) -> str:
     """Kill the process the first time (creating ``marker``), succeed the second."""
     path = Path(marker)
     if not path.exists():
-        path.write_text(str(os.getpid()))
+        write_atomically(path, str(os.getpid()))
         os._exit(1)
     return "survived"
 

@@ -17,6 +17,7 @@ from typing import IO, Any, TypeVar
 
 import pytest
 
+from child_env import child_environment
 from omniq import OmniQ
 
 from . import jobs
@@ -77,13 +78,12 @@ class Cli:
         self.logs = tmp_path / "logs"
         self.logs.mkdir()
         python_path = [str(JOBS_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
-        self.env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(python_path),
-            "OMNIQ_HOME": str(tmp_path / "omniq-home"),
-            "PYTHONUNBUFFERED": "1",
-            "COLUMNS": "200",
-        }
+        self.env = child_environment(
+            PYTHONPATH=os.pathsep.join(python_path),
+            OMNIQ_HOME=str(tmp_path / "omniq-home"),
+            PYTHONUNBUFFERED="1",
+            COLUMNS="200",
+        )
         self.workers: list[Worker] = []
 
     @property

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from omniq import OmniQ, TaskFailedError
-from omniq.cli.task_log import EventLogger
+from omniq.cli.task_log import EventLogger, log_events
 from omniq.models.event import TaskEvent
 
 from . import jobs
@@ -119,3 +119,35 @@ def test_a_failing_read_is_reported_and_reading_goes_on(
     logger.stop()
     assert [str(e) for e in errors] == ["store unreadable for a moment"]
     assert calls["n"] >= 3
+
+
+def test_a_logger_made_before_its_worker_starts_logs_the_first_tasks(
+    oq: OmniQ, logged: Callable[[], list[str]]
+) -> None:
+    """``omniq worker`` takes the log's position first: a task done at once is still logged."""
+    logger = EventLogger(oq, None, interval=0.01)
+    task_id = oq.enqueue(jobs.add, {"x": 2, "y": 3})
+    oq.start_worker(max_workers=1)
+    assert oq.get_result(task_id, timeout=10) == 5  # done before the logger follows the log
+    worker = oq.worker
+    assert worker is not None
+    logger.start(worker.worker_id)
+    oq.stop_worker()
+    logger.stop()
+    assert f"task {task_id} completed" in logged()
+    assert f"task {task_id} enqueued" not in logged()  # the client's event, not the worker's
+
+
+def test_each_line_carries_the_time_of_its_event_not_of_its_reading(
+    oq: OmniQ, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="omniq.tasks")
+    task = oq.enqueue(jobs.add, {"x": 1, "y": 1})
+    oq.cancel(task)
+    events = oq.get_events(task)
+    assert len(events) == 2
+    log_events(events)
+    records = [r for r in caplog.records if r.name == "omniq.tasks"]
+    assert [r.getMessage().split(":")[0] for r in records] == [line(e) for e in events]
+    assert [r.created for r in records] == [e.timestamp for e in events]
+    assert [r.msecs for r in records] == [pytest.approx(e.timestamp % 1 * 1000) for e in events]

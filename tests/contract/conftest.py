@@ -1,77 +1,59 @@
-"""Fixtures running the contract suite against every backend.
+"""Fixtures running the contract suite against every backend target.
 
-``backend`` is parametrized over the backend names. SQLite is included as soon as the package
-``omniq.backends.sqlite`` exists (has an ``__init__.py``); from then on any failure to import
-or build it fails the suite.
+``backend`` is one initialized backend per target of ``backend_targets.TARGETS`` (see the
+root ``conftest.py`` for how targets are chosen); ``make_backend`` builds a second handle on
+the same store, as another process would.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from omniq.backends import create_backend
+from backend_targets import TARGETS, Target, new_project
 from omniq.storage.interfaces import Backend
 
 from .records import MakeBackend
 
 
-def _sqlite_exists() -> bool:
-    # An empty ``sqlite/`` directory is importable as a namespace package (origin None):
-    # only a real package with an ``__init__.py`` counts.
-    spec = importlib.util.find_spec("omniq.backends.sqlite")
-    return spec is not None and spec.origin is not None
-
-
-BACKEND_NAMES = ["memory", *(["sqlite"] if _sqlite_exists() else [])]
-
-
-@pytest.fixture(params=BACKEND_NAMES)
-def backend_name(request: pytest.FixtureRequest) -> str:
-    name: str = request.param
-    return name
+@pytest.fixture
+def backend_target(backend_name: str) -> Target:
+    found = TARGETS[backend_name]
+    found.check_service()
+    return found
 
 
 @pytest.fixture
 def project_name() -> str:
-    return f"contract_{uuid.uuid4().hex}"
-
-
-@pytest.fixture
-def backend_options(backend_name: str, tmp_path: Path) -> dict[str, Any]:
-    if backend_name == "sqlite":
-        return {"db_path": tmp_path / "omniq.db"}
-    return {}
+    return new_project("contract")
 
 
 @pytest.fixture
 async def backend(
-    backend_name: str, project_name: str, backend_options: dict[str, Any]
+    backend_target: Target, project_name: str, tmp_path: Path
 ) -> AsyncIterator[Backend]:
-    instance = create_backend(backend_name, project_name=project_name, **backend_options)
+    instance = backend_target.make(project_name, tmp_path)
     await instance.initialize_async()
     try:
         yield instance
     finally:
         await instance.close_async()
+        backend_target.remove(project_name)
 
 
 @pytest.fixture
 async def make_backend(
-    backend: Backend, backend_name: str, project_name: str, backend_options: dict[str, Any]
+    backend: Backend, backend_target: Target, project_name: str, tmp_path: Path
 ) -> AsyncIterator[MakeBackend]:
     """Build another, initialized backend on the same store as ``backend``."""
     created: list[Backend] = []
 
     async def factory() -> Backend:
-        if backend_name == "memory":
+        if backend_target.shares_instances:
             return backend  # one instance is one store
-        other = create_backend(backend_name, project_name=project_name, **backend_options)
+        other = backend_target.make(project_name, tmp_path)
         await other.initialize_async()
         created.append(other)
         return other

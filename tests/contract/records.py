@@ -7,8 +7,9 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from omniq.storage.interfaces import Backend
-from omniq.storage.records import ResultRecord, TaskRecord
+from omniq.storage.admin import TaskAdmin
+from omniq.storage.interfaces import Backend, TaskQueue
+from omniq.storage.records import CLAIMABLE_STATUSES, ResultRecord, TaskRecord
 
 #: The ``make_backend`` fixture: builds another initialized backend on the same store.
 MakeBackend = Callable[[], Awaitable[Backend]]
@@ -51,3 +52,14 @@ def make_result(
     return ResultRecord(
         task_id=task_id or new_id("r"), payload=payload, created_at=NOW, expires_at=expires_at
     )
+
+
+async def next_due(queue: TaskQueue, queues: list[str]) -> float | None:
+    """Earliest ``run_at`` of a claimable task in ``queues`` (``None``: nothing claimable)."""
+    assert isinstance(queue, TaskAdmin)
+    run_ats = [
+        task.run_at
+        for name in queues
+        for task in await queue.list_tasks(list(CLAIMABLE_STATUSES), name, 100_000)
+    ]
+    return min(run_ats, default=None)

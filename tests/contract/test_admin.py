@@ -5,8 +5,12 @@ Run against every backend; see :mod:`omniq.storage.admin` for the contract.
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
+from omniq.core.purge import purge_finished
+from omniq.exceptions import ConfigurationError
 from omniq.models.event import EventType, TaskEvent
 from omniq.models.task import TaskError, TaskStatus
 from omniq.storage.admin import (
@@ -213,23 +217,91 @@ def event(task_id: str, offset: float, kind: EventType = EventType.ENQUEUED) -> 
     return TaskEvent(task_id=task_id, type=kind, timestamp=NOW + offset)
 
 
+async def visible(log: EventLog, count: int) -> None:
+    """Wait (up to 10 s) until the log shows ``count`` events.
+
+    A log in commit order may hold back what it cannot order yet (PostgreSQL: events of
+    transactions newer than the oldest one still open anywhere on the server, which other
+    tests sharing the server may hold open for a moment).
+    """
+    async with asyncio.timeout(10):
+        while len(await log.recent_events(None, count)) < count:  # noqa: ASYNC110 - polled
+            await asyncio.sleep(0.01)
+
+
 async def test_recent_events_in_append_order_with_a_cursor(backend: Backend) -> None:
     log = event_log(backend)
     assert await log.recent_events(None, 10) == []
     events = [event("a", 0), event("b", 1), event("a", 2, EventType.COMPLETED)]
     await backend.event_store.append(events[:2])
     await backend.event_store.append(events[2:])
+    await visible(log, 3)
     last_two = await log.recent_events(None, 2)
     assert [e for _, e in last_two] == events[1:]
-    everything = await log.recent_events(0, 10)
+    everything = await log.recent_events(None, 10)
     assert [e for _, e in everything] == events
-    positions = [p for p, _ in everything]
-    assert positions == sorted(positions)
-    assert len(set(positions)) == 3
-    assert [e for _, e in await log.recent_events(positions[0], 1)] == events[1:2]
-    assert await log.recent_events(positions[-1], 10) == []
+    cursors = [cursor for cursor, _ in everything]
+    assert all(isinstance(cursor, str) and cursor for cursor in cursors)
+    assert len(set(cursors)) == 3
+    assert [e for _, e in await log.recent_events(cursors[0], 1)] == events[1:2]
+    assert [e for _, e in await log.recent_events(cursors[0], 10)] == events[1:]
+    assert await log.recent_events(cursors[-1], 10) == []
     await backend.event_store.append([event("c", 3)])
-    assert [e for _, e in await log.recent_events(positions[-1], 10)] == [event("c", 3)]
+    assert [e for _, e in await log.recent_events(cursors[-1], 10)] == [event("c", 3)]
+
+
+async def test_recent_events_refuses_a_foreign_cursor(backend: Backend) -> None:
+    with pytest.raises(ConfigurationError, match="not-a-cursor"):
+        await event_log(backend).recent_events("not-a-cursor", 10)
+
+
+async def test_recent_events_refuses_a_cursor_with_anything_after_it(backend: Backend) -> None:
+    log = event_log(backend)
+    await backend.event_store.append([event("a", 1)])
+    ((cursor, _),) = await log.recent_events(None, 1)
+    for bad in (f"{cursor}\n", f"{cursor}²", f"{cursor}{'9' * 40}"):
+        with pytest.raises(ConfigurationError) as caught:
+            await log.recent_events(bad, 10)
+        assert repr(bad) in str(caught.value)
+
+
+async def test_a_follower_sees_every_event_once_while_writers_race(
+    backend: Backend, make_backend: MakeBackend
+) -> None:
+    """Concurrent appends from two handles: following the cursors misses and repeats none."""
+    other = await make_backend()
+    log = event_log(backend)
+    writers = 8
+    per_writer = 25
+
+    async def write(handle: Backend, writer: int) -> None:
+        for i in range(per_writer):
+            await handle.event_store.append([event(f"w{writer}", i)])
+
+    total = writers * per_writer
+    seen: list[TaskEvent] = []
+    cursor: str | None = None  # the project's log starts empty
+    appends = asyncio.gather(*(write(backend if w % 2 else other, w) for w in range(writers)))
+    while not appends.done() or len(seen) < total:
+        # Until the first event, read everything there is (more than will ever be); then
+        # follow the cursor in small pages, as `omniq events tail --follow` does.
+        page = (
+            await log.recent_events(None, 10 * total)
+            if cursor is None
+            else (await log.recent_events(cursor, 7))
+        )
+        if page:
+            cursor = page[-1][0]
+            seen.extend(e for _, e in page)
+        else:
+            await asyncio.sleep(0.001)
+        assert len(seen) <= total
+    await appends
+    keys = [(e.task_id, e.timestamp) for e in seen]
+    assert len(keys) == len(set(keys)) == writers * per_writer
+    for w in range(writers):  # each writer's events in its own order
+        mine = [e.timestamp for e in seen if e.task_id == f"w{w}"]
+        assert mine == sorted(mine)
 
 
 async def test_delete_events_of_tasks(backend: Backend) -> None:
@@ -243,3 +315,36 @@ async def test_delete_events_of_tasks(backend: Backend) -> None:
     after = (await log.recent_events(None, 2))[0][0]
     assert [e.task_id for _, e in await log.recent_events(after, 10)] == ["d"]
     assert last.task_id == "b"
+
+
+@pytest.mark.parametrize("killed_at", ["delete_many", "delete_events", "purge_tasks"])
+async def test_a_purge_killed_midway_leaves_nothing_the_next_purge_misses(
+    backend: Backend, killed_at: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    done = make_task(status=TaskStatus.COMPLETED, finished_at=NOW - 100)
+    await backend.task_queue.enqueue([done])
+    await backend.result_store.put_many([make_result(done.id)])
+    await backend.event_store.append([event(done.id, 0), event(done.id, 1, EventType.COMPLETED)])
+    statuses = [TaskStatus.COMPLETED]
+    store = {"delete_many": backend.result_store, "delete_events": backend.event_store,
+             "purge_tasks": backend.task_queue}[killed_at]  # fmt: skip
+    verb = getattr(store, killed_at)
+
+    async def killed(*args: object, **kwargs: object) -> object:
+        if kwargs.get("dry_run"):
+            return await verb(*args, **kwargs)
+        raise KeyboardInterrupt("killed here")  # the process dies at this step
+
+    monkeypatch.setattr(store, killed_at, killed)
+    with pytest.raises(KeyboardInterrupt):
+        await purge_finished(
+            backend.task_queue, backend.result_store, backend.event_store, statuses, NOW
+        )
+    monkeypatch.undo()
+    # The next purge deletes whatever the first left: no result or event outlives its task.
+    assert await purge_finished(
+        backend.task_queue, backend.result_store, backend.event_store, statuses, NOW
+    ) == [done.id]
+    assert await backend.task_queue.get(done.id) is None
+    assert await backend.result_store.get(done.id, NOW) is None
+    assert await backend.event_store.for_task(done.id) == []

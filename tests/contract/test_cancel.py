@@ -8,7 +8,7 @@ from omniq.models.task import TaskError, TaskStatus
 from omniq.storage.interfaces import Backend, TaskQueue
 from omniq.storage.records import TaskRecord
 
-from .records import NOW, MakeBackend, make_task
+from .records import NOW, MakeBackend, make_task, next_due
 
 ERROR = TaskError(type="omniq.exceptions.TaskCancelledError", message="cancelled by request")
 FAILURE = TaskError(type="builtins.ValueError", message="boom")
@@ -47,7 +47,7 @@ async def test_cancel_a_task_not_started(backend: Backend, status: TaskStatus) -
     assert [r.id for r in await tq.claim(["default"], 10, "A", NOW + 1000, NOW + 1030)] == [dep.id]
     assert await tq.complete_many([dep.id], "A", NOW + 1000) == [dep.id]
     assert await tq.release_dependents([dep.id]) == []
-    assert await tq.next_run_at(["default"]) is None
+    assert await next_due(tq, ["default"]) is None
 
 
 async def test_cancel_a_retrying_task(backend: Backend) -> None:
@@ -59,7 +59,7 @@ async def test_cancel_a_retrying_task(backend: Backend) -> None:
     assert record.status is TaskStatus.CANCELLED
     assert record.error == ERROR
     assert await tq.claim(["default"], 10, "A", NOW + 1000, NOW + 1030) == []
-    assert await tq.next_run_at(["default"]) is None
+    assert await next_due(tq, ["default"]) is None
 
 
 # -- cancel: executing tasks -----------------------------------------------------------------

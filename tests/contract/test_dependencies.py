@@ -11,7 +11,7 @@ from omniq.models.task import TaskError, TaskStatus
 from omniq.storage.interfaces import Backend, TaskQueue
 from omniq.storage.records import TaskRecord
 
-from .records import NOW, MakeBackend, make_task, new_id
+from .records import NOW, MakeBackend, make_task, new_id, next_due
 
 ERROR = TaskError(type="omniq.exceptions.TaskCancelledError", message="dependency failed")
 
@@ -47,7 +47,7 @@ async def test_waiting_task_round_trips_and_is_not_claimable(backend: Backend) -
     assert await tq.get(task.id) == task
     claimed = await tq.claim(["default"], 10, "w1", NOW + 1000, NOW + 1030)
     assert [r.id for r in claimed] == [dep.id]
-    assert await tq.next_run_at(["default"]) is None
+    assert await next_due(tq, ["default"]) is None
 
 
 async def test_a_task_can_be_stored_cancelled(backend: Backend) -> None:
@@ -56,7 +56,7 @@ async def test_a_task_can_be_stored_cancelled(backend: Backend) -> None:
     await tq.enqueue([task])
     assert await tq.get(task.id) == task
     assert await tq.claim(["default"], 10, "w1", NOW + 1000, NOW + 1030) == []
-    assert await tq.next_run_at(["default"]) is None
+    assert await next_due(tq, ["default"]) is None
 
 
 async def test_failed_enqueue_records_no_dependency(backend: Backend) -> None:
@@ -91,7 +91,7 @@ async def test_release_waits_for_every_dependency(backend: Backend) -> None:
     assert stored is not None
     assert stored.status is TaskStatus.ENQUEUED
     assert stored.run_at == NOW - 5  # keeps its run_at
-    assert await tq.next_run_at(["default"]) == NOW - 5
+    assert await next_due(tq, ["default"]) == NOW - 5
     [claimed_task] = await tq.claim(["default"], 10, "w2", NOW, NOW + 30)
     assert claimed_task.id == task.id
     assert claimed_task.depends_on == [first.id, second.id]

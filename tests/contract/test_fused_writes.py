@@ -1,8 +1,8 @@
 """Writes that carry their events: the state change and its log entries land together.
 
-A backend whose event store shares the task queue's ``write_order`` takes the events of
-an enqueue, claim, completion, retry or lease recovery in the same atomic write, and only
-for the tasks the write really changed.
+A backend declaring ``fused_events`` takes the events of an enqueue, claim, completion,
+retry or lease recovery in the same atomic write, and only for the tasks the write really
+changed; one declaring ``fused_results`` stores results with the completions.
 """
 
 from __future__ import annotations
@@ -10,13 +10,17 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import pytest
+
 from omniq.models.event import EventType, TaskEvent
 from omniq.models.task import TaskStatus
 from omniq.storage.admin import TaskAdmin
-from omniq.storage.interfaces import Backend, share_write_order
+from omniq.storage.interfaces import Backend
 from omniq.storage.records import ResultRecord, TaskRecord
 
 from .records import NOW, make_task
+
+pytestmark = pytest.mark.capability("fused_events")
 
 
 def events_of(event_type: EventType, worker: str) -> Callable[[Sequence[Any]], list[TaskEvent]]:
@@ -34,8 +38,8 @@ async def logged(backend: Backend, task_id: str) -> list[EventType]:
     return [event.type for event in await backend.event_store.for_task(task_id)]
 
 
-async def test_task_queue_and_event_store_share_one_write_order(backend: Backend) -> None:
-    assert share_write_order(backend.task_queue, backend.event_store)
+async def test_the_backend_declares_fused_events(backend: Backend) -> None:
+    assert backend.capabilities.fused_events
 
 
 async def test_enqueue_writes_its_events(backend: Backend) -> None:
@@ -127,10 +131,10 @@ async def test_requeue_writes_its_event_only_when_it_requeues(backend: Backend) 
     assert await logged(backend, waiting.id) == []
 
 
+@pytest.mark.capability("fused_results")
 async def test_complete_many_stores_the_results_of_the_completed_tasks_only(
     backend: Backend,
 ) -> None:
-    assert share_write_order(backend.result_store, backend.task_queue)
     queue = backend.task_queue
     mine, theirs = make_task(), make_task()
     await queue.enqueue([mine])
@@ -149,3 +153,44 @@ async def test_complete_many_stores_the_results_of_the_completed_tasks_only(
     assert stored is not None
     assert stored.payload == b"value"
     assert await backend.result_store.get(theirs.id, NOW + 2) is None  # not completed here
+
+
+async def test_release_writes_events_of_the_released_tasks_only(backend: Backend) -> None:
+    queue = backend.task_queue
+    first, other = make_task(), make_task()
+    ready = make_task(status=TaskStatus.WAITING, depends_on=[first.id])
+    still = make_task(status=TaskStatus.WAITING, depends_on=[first.id, other.id])
+    await queue.enqueue([first, other, ready, still])
+    await queue.claim(["default"], 1, "w1", NOW, NOW + 30)
+    assert await queue.complete_many([first.id], "w1", NOW + 1) == [first.id]
+
+    released = await queue.release_dependents(
+        [first.id], events_for=events_of(EventType.ENQUEUED, "w1")
+    )
+
+    assert released == [ready.id]
+    assert await logged(backend, ready.id) == [EventType.ENQUEUED]
+    assert await logged(backend, still.id) == []  # still waiting for "other": no event
+
+
+async def test_finish_writes_its_event_only_when_it_finishes(backend: Backend) -> None:
+    queue = backend.task_queue
+    mine, theirs = make_task(), make_task()
+    await queue.enqueue([mine])
+    await queue.claim(["default"], 1, "w1", NOW, NOW + 30)
+    await queue.enqueue([theirs])
+    await queue.claim(["default"], 1, "w2", NOW, NOW + 30)
+
+    def failed(task_id: str) -> list[TaskEvent]:
+        return [TaskEvent(task_id=task_id, type=EventType.FAILED, timestamp=NOW, worker_id="w1")]
+
+    assert await queue.finish(mine.id, TaskStatus.FAILED, NOW + 1, worker_id="w1",
+                              events=failed(mine.id))  # fmt: skip
+    assert await logged(backend, mine.id) == [EventType.FAILED]
+    refused = await queue.finish(theirs.id, TaskStatus.FAILED, NOW + 1, worker_id="w1",
+                                 events=failed(theirs.id))  # fmt: skip
+    assert not refused  # another worker holds it: no status, no event
+    assert await logged(backend, theirs.id) == []
+    stored = await queue.get(theirs.id)
+    assert stored is not None
+    assert stored.status is TaskStatus.EXECUTING

@@ -13,7 +13,7 @@ from omniq.models.task import TaskError, TaskStatus
 from omniq.storage.interfaces import Backend, EventStorage, ResultStorage, TaskQueue
 from omniq.storage.records import TaskRecord
 
-from .records import NOW, MakeBackend, make_task, new_id
+from .records import NOW, MakeBackend, make_task, new_id, next_due
 
 LEASE = NOW + 30.0
 ERROR = TaskError(type="builtins.ValueError", message="boom", traceback="Traceback...\n")
@@ -427,7 +427,7 @@ async def test_finish_without_worker(backend: Backend) -> None:
     assert not await tq.finish(waiting.id, TaskStatus.COMPLETED, NOW + 3)
     assert not await tq.finish(running.id, TaskStatus.COMPLETED, NOW + 3, worker_id="A")
     assert await claim(tq, now=NOW + 1000) == []
-    assert await tq.next_run_at(["default"]) is None
+    assert await next_due(tq, ["default"]) is None
 
 
 async def test_finish_unknown_task(backend: Backend) -> None:
@@ -456,7 +456,7 @@ async def test_retry_later(backend: Backend) -> None:
     # Not the holder any more: a second retry_later or finish by A fails.
     assert not await tq.retry_later(task.id, "A", NOW + 20, ERROR)
     assert not await tq.finish(task.id, TaskStatus.COMPLETED, NOW, worker_id="A")
-    assert await tq.next_run_at(["default"]) == NOW + 10
+    assert await next_due(tq, ["default"]) == NOW + 10
     assert await claim(tq, now=NOW + 9.5) == []
 
     [again] = await claim(tq, worker="B", now=NOW + 10)
@@ -597,36 +597,6 @@ async def test_recover_after_extended_lease(backend: Backend) -> None:
 # -- next_run_at -----------------------------------------------------------------------------
 
 
-async def test_next_run_at(backend: Backend) -> None:
-    tq = backend.task_queue
-    assert await tq.next_run_at(["q1", "q2"]) is None
-    a = make_task(queue="q1", run_at=NOW + 30)
-    b = make_task(queue="q1", run_at=NOW + 10, priority=-5)
-    c = make_task(queue="q2", run_at=NOW + 5)
-    await tq.enqueue([a, b, c])
-    assert await tq.next_run_at(["q1"]) == NOW + 10
-    assert await tq.next_run_at(["q1", "q2"]) == NOW + 5
-    assert await tq.next_run_at(["q2", "q1"]) == NOW + 5
-    assert await tq.next_run_at(["nope"]) is None
-    assert await tq.next_run_at([]) is None
-
-    assert ids(await claim(tq, ["q2"], now=NOW + 5)) == [c.id]  # executing: not claimable
-    assert await tq.next_run_at(["q2"]) is None
-    assert await tq.finish(b.id, TaskStatus.CANCELLED, NOW)
-    assert await tq.next_run_at(["q1", "q2"]) == NOW + 30
-    assert await tq.retry_later(c.id, "w1", NOW + 20, None)
-    assert await tq.next_run_at(["q1", "q2"]) == NOW + 20
-
-
-async def test_next_run_at_includes_due_tasks(backend: Backend) -> None:
-    tq = backend.task_queue
-    tasks = [make_task(run_at=NOW - i, priority=i) for i in range(5)]
-    await tq.enqueue(tasks)
-    assert await tq.next_run_at(["default"]) == NOW - 4
-    assert ids(await claim(tq, limit=2)) == [tasks[4].id, tasks[3].id]
-    assert await tq.next_run_at(["default"]) == NOW - 2
-
-
 # -- several instances on one store ----------------------------------------------------------
 
 
@@ -687,3 +657,17 @@ async def test_complete_many_handles_large_batches(backend: Backend) -> None:
     done = await queue.complete_many(ids(tasks), "w1", NOW)
     assert sorted(done) == sorted(ids(tasks))
     assert await queue.complete_many([], "w1", NOW) == []
+
+
+async def test_a_closed_backend_refuses_every_role(backend: Backend) -> None:
+    task = make_task()
+    await backend.task_queue.enqueue([task])
+    await backend.close_async()
+    with pytest.raises(OmniQError):
+        await backend.task_queue.get(task.id)
+    with pytest.raises(OmniQError):
+        await backend.result_store.get(task.id, NOW)
+    with pytest.raises(OmniQError):
+        await backend.event_store.for_task(task.id)
+    await backend.initialize_async()  # and it opens again, on the same store
+    assert await backend.task_queue.get(task.id) == task

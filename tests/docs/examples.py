@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import doctest
 import json
-import os
 import re
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from child_env import child_environment
 
 from .qmd import Block, Page
 
@@ -147,10 +148,9 @@ def run_page(
         ),
         encoding="utf-8",
     )
-    env = {key: value for key, value in os.environ.items() if not key.startswith("OMNIQ_")}
     # TMPDIR: the pages' own temporary directories (their hidden setup cell makes one for
     # a real render) land in the test's directory, which pytest cleans up.
-    env.update(OMNIQ_HOME=str(home), PYTHONUNBUFFERED="1", TMPDIR=str(tmp))
+    env = child_environment(OMNIQ_HOME=str(home), PYTHONUNBUFFERED="1", TMPDIR=str(tmp))
     try:
         subprocess.run(
             [sys.executable, str(RUNNER), str(blocks_file), str(results_file)],

@@ -1,7 +1,7 @@
 """The API reference: quartodoc lists every public symbol, builds, and documents each one.
 
 Public symbols are the ``__all__`` of ``omniq``, ``omniq.exceptions``, ``omniq.config``,
-``omniq.models.config`` and of every package under ``omniq.core``, ``omniq.models``,
+``omniq.models.config`` and of every package under ``omniq.api``, ``omniq.core``, ``omniq.models``,
 ``omniq.backends``, ``omniq.storage``, ``omniq.workers`` and ``omniq.serialization``. A symbol
 added to one of them fails this test until it is listed in ``docs/_quarto.yml``.
 """
@@ -19,7 +19,7 @@ import pytest
 from .links import load_quarto
 from .qmd import DOCS
 
-API_PACKAGES = ("core", "models", "backends", "storage", "workers", "serialization")
+API_PACKAGES = ("api", "core", "models", "backends", "storage", "workers", "serialization")
 EXTRA_MODULES = ("omniq", "omniq.exceptions", "omniq.config", "omniq.models.config")
 
 

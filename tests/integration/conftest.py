@@ -23,6 +23,7 @@ from typing import IO, Any, TypeVar
 
 import pytest
 
+from child_env import child_environment
 from omniq import EventType, OmniQ, TaskEvent
 
 from . import jobs
@@ -78,6 +79,10 @@ def attempts_of(db: Path, task_id: str) -> int:
     conn.close()
     assert row is not None, task_id
     return int(row[0])
+
+
+#: The warning each unprotected worker logs once at start (see omniq.workers.worker).
+UNPROTECTED_WORKER = r"worker \S+ runs unprotected: whoever can write to the store can run code"
 
 
 class Proc:
@@ -140,14 +145,19 @@ class Proc:
         return json.loads(self.stdout_lines()[-1])
 
     def assert_clean_exit(self, timeout: float, allowed_stderr: tuple[str, ...] = ()) -> None:
-        """Assert it exits 0 and its stderr has only lines matching ``allowed_stderr``."""
+        """Assert it exits 0 and its stderr has only lines matching ``allowed_stderr``.
+
+        A worker's one warning that it runs unprotected (no strict mode, no secret_key) is
+        always allowed: the scripts' workers are unprotected on purpose.
+        """
         code = self.wait_exit(timeout)
         err = self.stderr()
         assert "database is locked" not in err, f"{self.name} stderr:\n{err}"
+        allowed = (*allowed_stderr, UNPROTECTED_WORKER)
         unexpected = [
             line
             for line in err.splitlines()
-            if not any(re.search(pattern, line) for pattern in allowed_stderr)
+            if not any(re.search(pattern, line) for pattern in allowed)
         ]
         assert code == 0, f"{self.name} exited with {code}; stderr:\n{err}"
         assert not unexpected, f"{self.name} wrote to stderr:\n{err}"
@@ -167,13 +177,12 @@ class Procs:
         self.logs = tmp_path / "logs"
         self.logs.mkdir()
         python_path = [str(JOBS_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
-        self.env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(python_path),
-            "OMNIQ_HOME": str(tmp_path / "omniq-home"),
-            "PYTHONUNBUFFERED": "1",
-            "PYTHONWARNINGS": "default",  # any warning shows up in stderr, which is checked
-        }
+        self.env = child_environment(
+            PYTHONPATH=os.pathsep.join(python_path),
+            OMNIQ_HOME=str(tmp_path / "omniq-home"),
+            PYTHONUNBUFFERED="1",
+            PYTHONWARNINGS="default",  # any warning shows up in stderr, which is checked
+        )
         self.all: list[Proc] = []
 
     def spawn(self, name: str, script: str, *args: object) -> Proc:
@@ -185,6 +194,11 @@ class Procs:
         """Start ``scripts/worker.py``; options are its flags (``max_workers=2`` ...)."""
         flags = [f"--{key.replace('_', '-')}={value}" for key, value in options.items()]
         return self.spawn(name, "worker.py", f"--db={db}", *flags)
+
+    def postgres_worker(self, name: str, dsn: str, project: str, **options: object) -> Proc:
+        """Start ``scripts/worker.py`` on PostgreSQL (``dsn``, ``project``)."""
+        flags = [f"--{key.replace('_', '-')}={value}" for key, value in options.items()]
+        return self.spawn(name, "worker.py", f"--dsn={dsn}", f"--project={project}", *flags)
 
     def enqueuer(
         self,

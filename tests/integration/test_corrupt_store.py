@@ -118,3 +118,48 @@ def test_refusing_a_foreign_database_leaves_its_journal_mode_alone(tmp_path: Pat
     # which that application never asked for (WAL breaks on network file systems and
     # read-only media, and adds -wal/-shm files next to it).
     assert journal_mode == "delete"
+
+
+def store_with_tasks(tmp_path: Path, count: int, description: str = "") -> Path:
+    path = tmp_path / "damaged.db"
+    with OmniQ(project_name=PROJECT, db_path=path) as oq:
+        oq.enqueue_many(jobs.describe, [{"x": i} for i in range(count)])
+        oq.enqueue(jobs.describe, {"x": -1}, description=description or None)
+    return path
+
+
+def test_damaged_pages_behind_an_intact_header_are_refused_at_open(tmp_path: Path) -> None:
+    path = store_with_tasks(tmp_path, 2000)
+    data = bytearray(path.read_bytes())
+    page_size = int.from_bytes(data[16:18], "big")
+    middle = (len(data) // page_size // 2) * page_size
+    data[middle : middle + page_size] = random_bytes(page_size)  # one page of the tasks
+    path.write_bytes(bytes(data))
+    assert path.read_bytes().startswith(SQLITE_HEADER)
+
+    with pytest.raises(StoreCorruptedError) as info:
+        OmniQ(project_name=PROJECT, db_path=path).open()
+    message = str(info.value)
+    assert "has damaged pages (PRAGMA quick_check: " in message  # found at open
+    assert str(path) in message
+    assert "restore it from a backup" in message
+    assert ".recover" in message
+
+
+def test_a_row_that_cannot_be_decoded_raises_store_corrupted(tmp_path: Path) -> None:
+    marker = "damaged-text-" + "m" * 40
+    path = store_with_tasks(tmp_path, 10, description=marker)
+    data = path.read_bytes()
+    assert data.count(marker.encode()) == 1
+    path.write_bytes(data.replace(marker.encode(), b"\xff" * len(marker)))  # not UTF-8
+
+    oq = OmniQ(project_name=PROJECT, db_path=path).open()  # its pages are sound: it opens
+    try:
+        with pytest.raises(StoreCorruptedError) as info:
+            oq.list_tasks(limit=100)
+    finally:
+        oq.close()
+    message = str(info.value)
+    assert "holds a row that cannot be decoded" in message
+    assert "Could not decode to UTF-8" in message
+    assert str(path) in message

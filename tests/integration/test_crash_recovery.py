@@ -54,6 +54,7 @@ def test_task_of_a_killed_worker_is_completed_by_another(
     assert task is not None
     assert task.status is TaskStatus.COMPLETED
     assert pid_of(task.worker_id) == rescuer.pid
+    assert task.attempts == 2  # the killed attempt counts
     events = oq.get_events(task_id)
     assert event_types(events) == [
         EventType.ENQUEUED,

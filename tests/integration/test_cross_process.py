@@ -93,3 +93,17 @@ def test_two_processes_enqueue_one_by_one_while_a_third_works(
     executed = Counter(int(n) for path in log_dir.glob("*.log") for n in jobs.read_lines(path))
     assert executed == Counter(range(2 * per_producer))
     assert [p.name for p in log_dir.glob("*.log")] == [f"{worker.pid}.log"]
+
+
+@pytest.mark.timeout(90)
+def test_an_idle_worker_wakes_on_another_process_enqueue_not_its_poll(
+    procs: Procs, db_path: Path, oq: OmniQ
+) -> None:
+    # The worker polls only every 120 s: it runs the task at once because the SQLite
+    # backend's file watch (inotify) wakes it when this process commits the task.
+    worker = procs.worker("worker", db_path, poll=120)
+    worker.wait_line("READY", 30)
+    task_id = oq.enqueue(jobs.describe, func_args={"x": 1})
+    assert oq.get_result(task_id, timeout=30, poll_interval=0.01)["pid"] == worker.pid
+    worker.signal()
+    worker.assert_clean_exit(30)

@@ -47,24 +47,22 @@ def test_stop_waits_for_a_task_that_finishes_within_the_grace_period(
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("worker_type", ["thread_pool", "async"])
 def test_task_outliving_the_grace_period_is_released_and_run_by_a_later_worker(
-    procs: Procs, db_path: Path, oq: OmniQ, tmp_path: Path, worker_type: str
+    procs: Procs, db_path: Path, oq: OmniQ, tmp_path: Path
 ) -> None:
     runs, release = tmp_path / "runs.log", tmp_path / "release"
-    func = jobs.block_until if worker_type == "thread_pool" else jobs.block_until_async
     # max_retries=0: if the released attempt were counted, the next claim would fail it.
     task_id = oq.enqueue(
-        func,
+        jobs.block_until_async,
         func_args={"runs": str(runs), "release": str(release), "max_wait": 20},
         max_retries=0,
     )
-    first = procs.worker("first", db_path, grace=0.2, worker_type=worker_type)
+    first = procs.worker("first", db_path, grace=0.2, worker_type="async")
     first_id = first.wait_line("READY", 30).split()[1]
     wait_until(lambda: jobs.read_lines(runs), 30, "the task to start")
 
     first.signal()
-    first.wait_line("STOPPED", 30)
+    first.wait_line("STOPPED", 30)  # its coroutine body was cancelled
     task = oq.get_task(task_id)
     assert task is not None
     assert task.status is TaskStatus.ENQUEUED
@@ -78,11 +76,9 @@ def test_task_outliving_the_grace_period_is_released_and_run_by_a_later_worker(
         EventType.RELEASED,
     ]
     assert events[-1].worker_id == first_id
-
-    # A thread-pool body cannot be interrupted: it keeps the process alive until it returns.
-    release.touch()
     first.assert_clean_exit(30)
 
+    release.touch()
     second = procs.worker("second", db_path)
     assert oq.get_result(task_id, timeout=30) == f"released in {second.pid}"
     assert [int(pid) for pid in jobs.read_lines(runs)] == [first.pid, second.pid]
@@ -91,6 +87,41 @@ def test_task_outliving_the_grace_period_is_released_and_run_by_a_later_worker(
     assert task.status is TaskStatus.COMPLETED
     assert pid_of(task.worker_id) == second.pid
     assert event_types(oq.get_events(task_id))[4:] == [
+        EventType.DEQUEUED,
+        EventType.EXECUTING,
+        EventType.COMPLETED,
+    ]
+    second.signal()
+    second.assert_clean_exit(30)
+
+
+@pytest.mark.timeout(60)
+def test_a_body_in_a_thread_keeps_its_lease_past_the_grace_period(
+    procs: Procs, db_path: Path, oq: OmniQ, tmp_path: Path
+) -> None:
+    runs, release = tmp_path / "runs.log", tmp_path / "release"
+    task_id = oq.enqueue(
+        jobs.block_until, func_args={"runs": str(runs), "release": str(release), "max_wait": 20}
+    )
+    first = procs.worker("first", db_path, grace=0.2, lease=1.0)
+    wait_until(lambda: jobs.read_lines(runs), 30, "the task to start")
+
+    first.signal()
+    first.wait_line("STOPPED", 30)  # a thread cannot be interrupted: the lease is kept
+    second = procs.worker("second", db_path, lease=1.0)
+    second.wait_line("READY", 30)
+    task = oq.get_task(task_id)
+    assert task is not None
+    assert task.status is TaskStatus.EXECUTING
+    assert pid_of(task.worker_id) == first.pid
+    assert first.popen.poll() is None  # it waits for the body before it closes the store
+
+    release.touch()
+    first.assert_clean_exit(30)
+    assert oq.get_result(task_id, timeout=0) == f"released in {first.pid}"
+    assert [int(pid) for pid in jobs.read_lines(runs)] == [first.pid]
+    assert event_types(oq.get_events(task_id)) == [
+        EventType.ENQUEUED,
         EventType.DEQUEUED,
         EventType.EXECUTING,
         EventType.COMPLETED,

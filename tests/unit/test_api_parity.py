@@ -7,9 +7,10 @@ import inspect
 import pytest
 
 from omniq import OmniQ
+from omniq.core.task_builder import ENQUEUE_OPTIONS, EnqueueExtras
 
-#: Public sync methods that have no async twin on purpose.
-SYNC_ONLY: set[str] = set()
+#: Public sync methods that have no async twin on purpose: they do no I/O.
+SYNC_ONLY: set[str] = {"task"}  # registers a function in the instance's allow-list
 
 
 def _public_methods() -> dict[str, object]:
@@ -21,7 +22,9 @@ def _public_methods() -> dict[str, object]:
 
 
 ASYNC_NAMES = sorted(name for name in _public_methods() if name.endswith("_async"))
-SYNC_NAMES = sorted(name for name in _public_methods() if not name.endswith("_async"))
+SYNC_NAMES = sorted(
+    name for name in _public_methods() if not name.endswith("_async") and name not in SYNC_ONLY
+)
 
 
 def test_there_are_async_methods() -> None:
@@ -51,10 +54,14 @@ def test_async_method_has_a_sync_twin(async_name: str) -> None:
     assert sync_sig.return_annotation == async_sig.return_annotation
 
 
+def test_sync_only_methods_are_plain_functions() -> None:
+    for name in SYNC_ONLY:
+        assert not inspect.iscoroutinefunction(getattr(OmniQ, name))
+        assert not hasattr(OmniQ, f"{name}_async")
+
+
 @pytest.mark.parametrize("sync_name", SYNC_NAMES)
 def test_sync_method_has_an_async_twin(sync_name: str) -> None:
-    if sync_name in SYNC_ONLY:
-        pytest.skip("sync-only by design")
     assert hasattr(OmniQ, f"{sync_name}_async"), f"OmniQ.{sync_name} has no async twin"
 
 
@@ -119,3 +126,13 @@ def test_signatures_match_the_spec(method: str) -> None:
         ), extra
     if method in ("__init__", "enqueue", "schedule"):
         assert params[-1].kind is inspect.Parameter.VAR_KEYWORD
+
+
+def test_the_enqueue_options_are_the_parameters_of_enqueue() -> None:
+    """EnqueueOptions (the one options definition) and enqueue's spec signature agree."""
+    params = list(inspect.signature(OmniQ.enqueue_async).parameters.values())
+    named = [p.name for p in params if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD]
+    assert named[:4] == ["self", "func", "func_args", "func_kwargs"]
+    assert params[-1].kind is inspect.Parameter.VAR_KEYWORD
+    extras = [name for name in EnqueueExtras.__annotations__ if name != "connection"]
+    assert [*named[4:], *extras] == list(ENQUEUE_OPTIONS)

@@ -8,6 +8,7 @@ import sys
 import click
 
 from omniq._version import __version__
+from omniq.cli.dashboard import dashboard
 from omniq.cli.demo import demo
 from omniq.cli.maintenance import events, purge
 from omniq.cli.schedules import schedules
@@ -30,7 +31,7 @@ def cli() -> None:
     """
 
 
-for command in (worker, demo, status, tasks, schedules, results, events, purge):
+for command in (worker, demo, status, tasks, schedules, results, events, purge, dashboard):
     cli.add_command(command)
 
 
@@ -47,10 +48,15 @@ def main(argv: list[str] | None = None) -> int:
     except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("omniq: interrupted", err=True)
         return 130
-    except click.ClickException as exc:
+    except click.UsageError as exc:  # a usage mistake: click's usage line, exit 2
         if debug:
             raise
         exc.show()
+        return exc.exit_code
+    except click.ClickException as exc:  # a refused action: the documented error form
+        if debug:
+            raise
+        click.echo(f"omniq: error: {exc.format_message()}", err=True)
         return exc.exit_code
     except (OmniQError, OSError) as exc:
         if debug:

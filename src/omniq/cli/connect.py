@@ -14,15 +14,17 @@ from typing import Any, TypeVar
 import click
 import msgspec
 
+from omniq.api import OmniQ
+from omniq.backends.mixed import distinct_backends
 from omniq.config.decode import config_from_dict
 from omniq.config.env import env_layer
 from omniq.config.layers import apply_overrides, merge_layers
 from omniq.config.yaml_file import read_config_file
-from omniq.core.omniq import OmniQ
 from omniq.exceptions import ConfigurationError
 from omniq.models.config import OmniQConfig
+from omniq.storage.interfaces import StoreProbe
 
-__all__ = ["StoreOptions", "load_config", "open_omniq", "store_options"]
+__all__ = ["StoreOptions", "load_config", "open_omniq", "store_options", "unpickle_option"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -113,6 +115,47 @@ def load_config(store: StoreOptions, **overrides: Any) -> OmniQConfig:
         raise type(exc)(f"{store.config}: {exc}") from exc
 
 
-def open_omniq(store: StoreOptions) -> OmniQ:
-    """An opened OmniQ on the store the options name (the caller closes it)."""
-    return OmniQ.from_config(load_config(store)).open()
+def open_omniq(store: StoreOptions, *, unpickle: bool = False) -> OmniQ:
+    """An opened OmniQ on an existing store the options name (the caller closes it).
+
+    Read and admin commands never create a store: a mistyped ``--db-path`` or
+    ``--project`` is reported, not answered with an empty store. Only ``omniq worker`` (and
+    the library) create one. They read the store to show it, never to run it: pickled
+    arguments and results are shown as placeholders unless ``unpickle`` is set, and
+    arguments that cannot be read are shown as unreadable (see
+    :meth:`omniq.serialization.Serializer.for_display`).
+
+    Args:
+        store: The shared options.
+        unpickle: Load pickled arguments and results (``--unpickle``): runs whatever code
+            the store's pickles hold.
+
+    Raises:
+        ConfigurationError: The store does not exist, or lives only in this process (a
+            memory store would always look empty).
+    """
+    oq = OmniQ.from_config(load_config(store))
+    for backend in [] if oq.backend is None else distinct_backends(oq.backend):
+        if not backend.capabilities.shared:
+            raise ConfigurationError(
+                f"{backend!r} lives only in the process that opened it: this command would "
+                "show an empty store; give the store of your application (--db-path, "
+                "--config or OMNIQ_*)"
+            )
+        if isinstance(backend, StoreProbe) and not backend.store_exists():
+            raise ConfigurationError(
+                f"no OmniQ store at {backend!r}: check --db-path, --project or the "
+                "configuration (only omniq worker and the library create a store)"
+            )
+    oq.serializer = oq.serializer.for_display(unpickle=unpickle)
+    return oq.open()
+
+
+def unpickle_option(command: F) -> F:
+    """Add ``--unpickle``: load pickled arguments and results to show them."""
+    return click.option(
+        "--unpickle",
+        is_flag=True,
+        help="Load pickled arguments and results to show them. Loading a pickle runs the "
+        "code it holds: only for a store whose writers you trust.",
+    )(command)

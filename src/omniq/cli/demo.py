@@ -8,11 +8,20 @@ task's result and attempts, the error of the task that failed for good, a delaye
 and when it started, the schedule's runs and the flaky task's events) and ends with a summary:
 counts by status, throughput, latency percentiles and where the database file is.
 ``python -m omniq.demo`` runs this same command.
+
+It runs in strict mode (plain data only, and only the functions of ``omniq.demo``), the
+setting the security docs recommend, so its worker does not warn that it runs unprotected.
+Without ``--db-path`` the store lives in a new temporary directory, removed at the end unless
+``--keep`` is given; the closing hint then names a command that works from where the demo
+ran (``.venv/bin/omniq`` in a clone whose virtual environment is not activated).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
+import shutil
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -23,8 +32,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from omniq.api import OmniQ
 from omniq.cli.output import console, json_option, print_json
-from omniq.core.omniq import OmniQ
 from omniq.demo.tasks import count_primes, digest, flaky_fetch, slow_report
 from omniq.exceptions import TaskFailedError, TaskNotFoundError
 from omniq.models.event import TaskEvent
@@ -147,11 +156,31 @@ class _DemoResults:
     help="Database file (default: a new temporary directory).",
 )
 @click.option("--concurrency", "-n", type=click.IntRange(min=1), default=4, show_default=True)
-def demo(as_json: bool, quick: int, db_path: Path | None, concurrency: int) -> None:
+@click.option(
+    "--keep",
+    is_flag=True,
+    help="Keep the temporary directory of the store (without --db-path it is removed).",
+)
+def demo(as_json: bool, quick: int, db_path: Path | None, concurrency: int, keep: bool) -> None:
     """Enqueue a mix of real tasks on SQLite, run them with a worker, show results, summarize."""
-    db_path = db_path or Path(tempfile.mkdtemp(prefix="omniq-demo-")) / "demo.db"
+    temporary = None if db_path is not None else Path(tempfile.mkdtemp(prefix="omniq-demo-"))
+    try:
+        _run_demo(as_json, quick, db_path or Path(temporary or ".") / "demo.db", concurrency,
+                  kept=temporary is None or keep)  # fmt: skip
+    finally:
+        if temporary is not None and not keep:
+            shutil.rmtree(temporary, ignore_errors=True)
+
+
+def _run_demo(as_json: bool, quick: int, db_path: Path, concurrency: int, kept: bool) -> None:
+    """The demo on ``db_path``; ``kept`` says whether the file outlives the command."""
     with OmniQ(
-        project_name="demo", backend_type="sqlite", db_path=db_path, queues=["high", "low"]
+        project_name="demo",
+        backend_type="sqlite",
+        db_path=db_path,
+        queues=["high", "low"],
+        strict_serialization=True,
+        allowed_modules=["omniq.demo"],
     ) as oq:
         started = time.perf_counter()
         ids = _enqueue(oq, quick)
@@ -168,6 +197,7 @@ def demo(as_json: bool, quick: int, db_path: Path | None, concurrency: int) -> N
         runs = [t.id for t in oq.list_tasks(limit=expected + 10) if t.name == "scheduled report"]
         done = [task for task in map(oq.get_task, [*ids.all, *runs]) if task is not None]
         summary = _summary(done, enqueue_seconds, run_seconds, db_path)
+        summary["kept"] = kept
         summary["schedule"] = {"id": schedule_id, "runs": len(runs)}
         results = _results(oq, ids, schedule_id)
     if as_json:
@@ -417,6 +447,36 @@ def _print_summary(summary: dict[str, object]) -> None:
         f"{latency['p50']} ms / {latency['p99']} ms "
         "(enqueue to done, mostly waiting behind the batch)",
     )
-    table.add_row("database file", str(summary["db_path"]))
-    console.print(table)
-    console.print(f"Look inside: omniq status --db-path {summary['db_path']}")
+    command = omniq_command()
+    if summary["kept"]:
+        table.add_row("database file", str(summary["db_path"]))
+        console.print(table)
+        console.print(f"Look inside: {command} status --db-path {summary['db_path']}")
+    else:
+        table.add_row("database file", f"{summary['db_path']} (temporary, removed)")
+        console.print(table)
+        console.print(
+            f"To look inside afterwards: {command} demo --keep, "
+            f"then {command} status --db-path <the file it prints>"
+        )
+
+
+def omniq_command() -> str:
+    """How to run this ``omniq`` from the current directory, as a hint to print.
+
+    ``omniq`` when the shell finds this same command on ``PATH``; else the script beside this
+    interpreter, relative to the current directory when it lies below it (``.venv/bin/omniq``
+    in a clone whose virtual environment is not activated).
+    """
+    script = Path(sys.executable).parent / "omniq"
+    found = shutil.which("omniq")
+    if found is not None and script.exists() and Path(found).resolve() == script.resolve():
+        return "omniq"
+    if not script.exists():
+        return f"{sys.executable} -m omniq.cli"
+    try:
+        return (
+            str(Path(os.path.relpath(script))) if script.is_relative_to(Path.cwd()) else str(script)
+        )
+    except ValueError:  # another drive (Windows)
+        return str(script)

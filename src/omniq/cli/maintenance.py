@@ -9,7 +9,7 @@ import click
 import msgspec
 
 from omniq.cli.connect import StoreOptions, open_omniq, store_options
-from omniq.cli.output import console, json_option, print_json, when
+from omniq.cli.output import console, json_option, json_ready, print_json, when
 from omniq.models.event import TaskEvent
 
 __all__ = ["events", "purge"]
@@ -30,7 +30,7 @@ def events() -> None:
     """Read the event log."""
 
 
-def _line(position: int, event: TaskEvent) -> str:
+def _line(event: TaskEvent) -> str:
     extra = " ".join(filter(None, [event.detail, event.error]))
     return f"{when(event.timestamp)}  {event.task_id}  {event.type.value:<10} {extra}"
 
@@ -52,14 +52,14 @@ def tail(store: StoreOptions, as_json: bool, limit: int, follow: bool, interval:
     with open_omniq(store) as oq:
         entries = oq.list_events(None, limit)
         while True:
-            for position, event in entries:
+            for cursor, event in entries:
                 if as_json:
-                    print_json_line(position, event)
+                    print_json_line(cursor, event)
                 else:
-                    console.print(_line(position, event), markup=False)
+                    console.print(_line(event), markup=False)
             if not follow:
                 return
-            after = entries[-1][0] if entries else 0
+            after = entries[-1][0] if entries else None  # an empty log: from its start
             entries = []
             while not entries:
                 try:
@@ -69,10 +69,10 @@ def tail(store: StoreOptions, as_json: bool, limit: int, follow: bool, interval:
                     return
 
 
-def print_json_line(position: int, event: TaskEvent) -> None:
-    """One event as one compact JSON line, with its log position."""
-    data = msgspec.to_builtins(event)
-    data["position"] = position
+def print_json_line(cursor: str, event: TaskEvent) -> None:
+    """One event as one compact JSON line, with its cursor in the log."""
+    data = json_ready(event)
+    data["cursor"] = cursor
     click.echo(msgspec.json.encode(data).decode(), nl=True)
 
 
@@ -94,15 +94,37 @@ def print_json_line(position: int, event: TaskEvent) -> None:
     help="Statuses to purge (repeatable; default completed, expired, cancelled).",
 )
 @click.option("--dry-run", is_flag=True, help="Show what would be deleted; delete nothing.")
+@click.option(
+    "--vacuum",
+    is_flag=True,
+    help="Then give the freed space back (SQLite: VACUUM; workers' writes wait meanwhile).",
+)
+@click.option("--verbose", "-v", is_flag=True, help="Also list the ids of the tasks.")
 def purge(
-    store: StoreOptions, as_json: bool, older_than: str, statuses: tuple[str, ...], dry_run: bool
+    store: StoreOptions,
+    as_json: bool,
+    older_than: str,
+    statuses: tuple[str, ...],
+    dry_run: bool,
+    vacuum: bool,
+    verbose: bool,
 ) -> None:
     """Delete old finished tasks (with results and events), expired results, dead workers."""
     seconds = parse_age(older_than)
     with open_omniq(store) as oq:
-        report = oq.purge(seconds, list(statuses) or None, dry_run)
+        report = oq.purge(seconds, list(statuses) or None, dry_run, vacuum)
     if as_json:
-        print_json(report)
+        summary: dict[str, object] = {
+            "dry_run": report.dry_run,
+            "tasks": len(report.task_ids),
+            "expired_results": report.expired_results,
+            "dead_workers": report.dead_workers,
+            "orphans": report.orphans,
+            "reclaimed_bytes": report.reclaimed_bytes,
+        }
+        if verbose:
+            summary["task_ids"] = list(report.task_ids)
+        print_json(summary)
         return
     verb = "would delete" if dry_run else "deleted"
     console.print(
@@ -110,3 +132,7 @@ def purge(
         f"{report.expired_results} expired results, {report.dead_workers} dead "
         "workers' rows"
     )
+    if report.orphans:
+        console.print(f"also deleted {report.orphans} results and events whose task was gone")
+    if report.reclaimed_bytes is not None and not dry_run:
+        console.print(f"vacuum: the store shrank by {report.reclaimed_bytes:,} bytes")

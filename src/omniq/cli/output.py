@@ -13,7 +13,7 @@ import click
 import msgspec
 from rich.console import Console
 
-__all__ = ["age", "console", "json_option", "print_json", "when"]
+__all__ = ["age", "console", "duration", "iso", "json_option", "json_ready", "print_json", "when"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -26,10 +26,58 @@ def json_option(command: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(command)
 
 
+#: Keys whose float values are times (seconds since the epoch): ISO 8601 in JSON output.
+_TIME_KEYS = frozenset({"timestamp"})
+
+
+def json_ready(value: Any) -> Any:
+    """``value`` as JSON-ready builtins, every time an ISO 8601 string (UTC).
+
+    Datetimes are ISO 8601 already; an event's ``timestamp`` (seconds since the epoch) is
+    turned into the same form, so every time of the command's JSON reads alike. Durations
+    (``interval``) are ISO 8601 durations (``PT1M30S``).
+    """
+    return _iso_times(msgspec.to_builtins(value, enc_hook=repr))
+
+
+def _iso_times(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {
+            key: iso(item) if key in _TIME_KEYS and isinstance(item, int | float) and not
+            isinstance(item, bool) else _iso_times(item)
+            for key, item in data.items()
+        }  # fmt: skip
+    if isinstance(data, list):
+        return [_iso_times(item) for item in data]
+    return data
+
+
+def iso(timestamp: float) -> str:
+    """Seconds since the epoch as ISO 8601 in UTC, e.g. ``2026-12-05T04:41:10.123456Z``."""
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).isoformat().replace("+00:00", "Z")
+
+
 def print_json(value: Any) -> None:
     """Print ``value`` (structs, datetimes, enums... included) as one JSON document."""
-    data = msgspec.to_builtins(value, enc_hook=repr)
-    click.echo(json.dumps(data, indent=2, default=repr))
+    click.echo(json.dumps(json_ready(value), indent=2, default=repr))
+
+
+def duration(value: dt.timedelta | float | None) -> str:
+    """A readable duration: ``300ms``, ``45s``, ``1m30s``, ``2h``, ``1d2h``; ``-`` for none."""
+    if value is None:
+        return "-"
+    seconds = value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
+    if seconds < 1:
+        return f"{seconds * 1000:g}ms"
+    if seconds < 60:
+        return f"{seconds:g}s"
+    parts = []
+    rest = round(seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, rest = divmod(rest, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts)
 
 
 def when(value: dt.datetime | float | None) -> str:

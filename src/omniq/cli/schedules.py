@@ -7,9 +7,9 @@ from collections.abc import Callable
 import click
 from rich.table import Table
 
-from omniq.cli.connect import StoreOptions, open_omniq, store_options
-from omniq.cli.output import console, json_option, print_json, when
-from omniq.core.omniq import OmniQ
+from omniq.api import OmniQ
+from omniq.cli.connect import StoreOptions, open_omniq, store_options, unpickle_option
+from omniq.cli.output import console, duration, json_option, print_json, when
 from omniq.exceptions import ScheduleNotFoundError
 
 __all__ = ["schedules"]
@@ -23,9 +23,10 @@ def schedules() -> None:
 @schedules.command("list")
 @store_options
 @json_option
-def list_schedules(store: StoreOptions, as_json: bool) -> None:
-    """List every schedule, oldest first."""
-    with open_omniq(store) as oq:
+@unpickle_option
+def list_schedules(store: StoreOptions, as_json: bool, unpickle: bool) -> None:
+    """List every schedule, oldest first (pickled arguments are not loaded)."""
+    with open_omniq(store, unpickle=unpickle) as oq:
         found = oq.list_schedules()
     if as_json:
         print_json(found)
@@ -34,7 +35,7 @@ def list_schedules(store: StoreOptions, as_json: bool) -> None:
     for column in ("id", "status", "func", "every", "next run", "last run", "runs", "queue"):
         table.add_column(column)
     for s in found:
-        every = s.cron_expression or (str(s.interval) if s.interval else when(s.run_at))
+        every = s.cron_expression or (duration(s.interval) if s.interval else when(s.run_at))
         runs = f"{s.run_count}" + (f"/{s.max_runs}" if s.max_runs else "")
         table.add_row(
             s.id,

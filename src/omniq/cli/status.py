@@ -55,6 +55,13 @@ def status(store: StoreOptions, as_json: bool) -> None:
         console.print("No tasks.")
     else:
         console.print(table)
+    for queue in stats.queues:
+        if queue.due and not queue.served:
+            console.print(
+                f"Warning: queue {queue.queue_name!r} has {queue.due} due task(s) and no live "
+                f"worker serves it: start one with --queues {queue.queue_name}, or one without "
+                "--queues to serve every queue"
+            )
     if not stats.workers:
         console.print("Live workers: none")
     workers = Table(title=f"Live workers: {len(stats.workers)}", title_justify="left")

@@ -15,7 +15,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 
-from omniq.core.omniq import OmniQ
+from omniq.api import OmniQ
 from omniq.models.event import EventType, TaskEvent
 
 __all__ = ["EventLogger", "log_events"]
@@ -29,16 +29,25 @@ def log_events(events: Sequence[TaskEvent]) -> None:
     """Log one line per event on the ``omniq.tasks`` logger.
 
     ``failed``, ``expired`` and ``callback_failed`` are warnings, the rest info; the event's
-    detail and error, if any, follow the step's name.
+    detail and error, if any, follow the step's name. Each record carries the event's own
+    time (``created``), not the time it was read back, so a log formatter's ``%(asctime)s``
+    says when the step happened.
 
     Args:
         events: Events already stored.
     """
     for event in events:
-        extra = " ".join(filter(None, [event.detail, event.error]))
         level = logging.WARNING if event.type in _WARN else logging.INFO
-        _log.log(level, "task %s %s%s", event.task_id, event.type.value,
-                 f": {extra}" if extra else "")  # fmt: skip
+        if not _log.isEnabledFor(level):
+            continue
+        extra = " ".join(filter(None, [event.detail, event.error]))
+        record = _log.makeRecord(_log.name, level, __file__, 0, "task %s %s%s",
+                                 (event.task_id, event.type.value, f": {extra}" if extra else ""),
+                                 None)  # fmt: skip
+        record.created = event.timestamp
+        record.msecs = (event.timestamp - int(event.timestamp)) * 1000
+        record.relativeCreated = (event.timestamp - logging._startTime) * 1000  # type: ignore[attr-defined]
+        _log.handle(record)
 
 
 class EventLogger:
@@ -47,7 +56,9 @@ class EventLogger:
     Args:
         oq: The open OmniQ whose event store is followed (it must support
             :meth:`omniq.OmniQ.list_events`).
-        worker_id: Only events whose ``worker_id`` is this one are logged.
+        worker_id: Only events whose ``worker_id`` is this one are logged; ``None`` until
+            :meth:`start` names it (so the position can be taken before the worker starts,
+            and none of its first events is missed).
         interval: Seconds between two reads of the log while nothing new is found.
         on_error: Called with an exception that a read raised (reading goes on).
     """
@@ -55,7 +66,7 @@ class EventLogger:
     def __init__(
         self,
         oq: OmniQ,
-        worker_id: str,
+        worker_id: str | None,
         interval: float = 0.2,
         on_error: Callable[[Exception], None] | None = None,
     ) -> None:
@@ -65,11 +76,18 @@ class EventLogger:
         self._on_error = on_error
         self._stop = threading.Event()
         latest = oq.list_events(limit=1)
-        self._position = latest[-1][0] if latest else 0  # log only what comes from now on
+        # Log only what comes from now on (an empty log: everything, from its start).
+        self._position: str | None = latest[-1][0] if latest else None
         self._thread = threading.Thread(target=self._run, name="omniq-event-log", daemon=True)
 
-    def start(self) -> None:
-        """Start following the log."""
+    def start(self, worker_id: str | None = None) -> None:
+        """Start following the log.
+
+        Args:
+            worker_id: The worker whose events are logged, if not given to the constructor.
+        """
+        if worker_id is not None:
+            self._worker_id = worker_id
         self._thread.start()
 
     def stop(self) -> None:
@@ -97,5 +115,6 @@ class EventLogger:
             return False
         if entries:
             self._position = entries[-1][0]
-            log_events([event for _, event in entries if event.worker_id == self._worker_id])
+            if self._worker_id is not None:
+                log_events([e for _, e in entries if e.worker_id == self._worker_id])
         return len(entries) == _PAGE

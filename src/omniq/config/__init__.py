@@ -18,8 +18,8 @@ drops the ``config`` the earlier layers gave that section.
 
 Every error is a :class:`~omniq.exceptions.ConfigurationError` whose message starts with the
 key path of the bad setting (and the file, for files), e.g.
-``config.yaml: task_queue.type: 'sqlit' is not one of 'memory', 'sqlite' (planned, not
-available yet: 'file', 'nats', 'postgres', 'redis')``.
+``config.yaml: task_queue.type: 'sqlit' is not one of 'file', 'memory', 'nats', 'postgres',
+'redis', 'sqlite'``.
 """
 
 from __future__ import annotations
@@ -31,13 +31,11 @@ from typing import Any
 from omniq.config.decode import config_from_dict
 from omniq.config.env import env_layer
 from omniq.config.layers import apply_overrides, merge_layers
-from omniq.config.mixed import MixedBackend
 from omniq.config.yaml_file import read_config_file
 from omniq.exceptions import ConfigurationError
 from omniq.models.config import OmniQConfig
 
 __all__ = [
-    "MixedBackend",
     "check_config",
     "load_config_dict",
     "load_config_env",

@@ -9,7 +9,7 @@ from pathlib import PurePath
 from typing import Any
 
 from omniq.backends import AVAILABLE_BACKENDS, create_backend
-from omniq.config.mixed import MixedBackend
+from omniq.backends.mixed import MixedBackend
 from omniq.config.schema import ROLES
 from omniq.config.validate import at
 from omniq.models.config import (
@@ -94,6 +94,7 @@ def describe(
     worker_config: Mapping[str, Any],
     strict_serialization: bool,
     secret_key: str | bytes | None,
+    allowed_modules: Sequence[str] = (),
     backend_options: Mapping[str, Any],
 ) -> OmniQConfig:
     """The effective configuration of an OmniQ instance, read back from what it holds.
@@ -124,6 +125,7 @@ def describe(
         worker=WorkerConfig(type=worker_type, config=dict(worker_config)),
         strict_serialization=strict_serialization,
         secret_key=secret_key,
+        allowed_modules=list(allowed_modules),
     )
 
 

@@ -21,14 +21,15 @@ from omniq.config.schema import (
 from omniq.core import validation as check
 from omniq.exceptions import ConfigurationError
 from omniq.models.config import OmniQConfig, TaskDefaultsConfig
-from omniq.workers.config import PLANNED_WORKER_TYPES, WORKER_TYPES, WorkerOptions
+from omniq.serialization.allowlist import check_module_names
+from omniq.workers.config import WORKER_TYPES, WorkerOptions
 
 __all__ = ["at", "validate_config"]
 
 _LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 
 
-def at(path: str, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+def at(path: str, call: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
     """Return ``call(*args, **kwargs)``; a ConfigurationError is re-raised prefixed by ``path``."""
     try:
         return call(*args, **kwargs)
@@ -61,6 +62,12 @@ def validate_config(config: OmniQConfig) -> None:
         raise ConfigurationError(f"logging.level: {level!r} is not one of {quoted(_LEVELS)}")
     if config.secret_key is not None and not config.secret_key:
         raise ConfigurationError("secret_key: must not be empty (omit it to disable signing)")
+    check_module_names(config.allowed_modules)
+    if config.allowed_modules and not config.strict_serialization:
+        raise ConfigurationError(
+            "allowed_modules: only takes effect with strict_serialization: true; "
+            "set it, or drop allowed_modules"
+        )
 
 
 def _check_backend(project_name: str, role: str, kind: str, options: dict[str, Any]) -> None:
@@ -94,7 +101,7 @@ def _check_queues(queues: object) -> None:
 
 
 def _check_worker(kind: str, options: dict[str, Any]) -> None:
-    check_choice(kind, "worker.type", WORKER_TYPES, PLANNED_WORKER_TYPES)
+    check_choice(kind, "worker.type", WORKER_TYPES, ())
     allowed = worker_option_types()
     for name, value in options.items():
         if name not in allowed:
@@ -111,8 +118,4 @@ def _check_task_defaults(defaults: TaskDefaultsConfig) -> None:
         value = getattr(defaults, name)
         at(f"{path}.{name}", check.check_seconds, value, name, allow_zero=allow_zero)
     at(f"{path}.max_retries", check.check_non_negative_int, defaults.max_retries, "max_retries")
-    if defaults.retry_backoff < 1:
-        raise ConfigurationError(
-            f"{path}.retry_backoff: {defaults.retry_backoff!r} is not valid: expected a number "
-            ">= 1 (1 = constant delay, 2 = doubling)"
-        )
+    at(f"{path}.retry_backoff", check.check_backoff, defaults.retry_backoff)

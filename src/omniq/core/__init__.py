@@ -1,5 +1,8 @@
-"""The core: the ``OmniQ`` facade and the policy it applies on top of the storage verbs."""
+"""The policy below the workers and the facade: what outcomes mean, whatever the backend.
 
-from omniq.core.omniq import DEFAULT_QUEUE, OmniQ
+Dependencies, wake-ups (:mod:`omniq.core.notify`), retries, schedules, reading outcomes,
+validation, the store an instance works on (:mod:`omniq.core.store`) and its clock. It
+imports the storage interfaces, never a backend, a worker or the facade.
+"""
 
-__all__ = ["DEFAULT_QUEUE", "OmniQ"]
+__all__: list[str] = []

@@ -10,15 +10,13 @@ error naming it. Backends only find dependents by key; every decision is taken h
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from omniq.core.notify import Channel
+from omniq.core.store import Store
 from omniq.exceptions import ConfigurationError
 from omniq.models.event import EventType, TaskEvent
 from omniq.models.task import TaskError, TaskStatus
-from omniq.storage.interfaces import EventStorage, TaskQueue
 from omniq.storage.records import TaskRecord
 
 __all__ = ["Dependencies", "DependencyPlan", "dependency_error"]
@@ -86,16 +84,13 @@ class Dependencies:
     """The dependency policy on top of one store's verbs.
 
     Attributes:
-        task_queue: Where tasks and their dependency records live.
-        event_store: Where the ``enqueued`` (released) and ``cancelled`` events go.
-        channel: Wakes this process's workers (released tasks) and result waiters
-            (cancelled tasks).
+        store: Tasks and their dependency records (task queue), the ``enqueued``
+            (released) and ``cancelled`` events (event store), and the wake-ups of this
+            process's workers (released tasks) and result waiters (cancelled tasks).
         worker_id: Written on the events, when a worker acts.
     """
 
-    task_queue: TaskQueue
-    event_store: EventStorage
-    channel: Channel
+    store: Store
     worker_id: str | None = None
 
     async def plan(self, depends_on: Sequence[str]) -> DependencyPlan:
@@ -104,7 +99,9 @@ class Dependencies:
         Raises:
             ConfigurationError: A dependency id names no task (nothing is stored then).
         """
-        records = await asyncio.gather(*(self.task_queue.get(task_id) for task_id in depends_on))
+        records = await asyncio.gather(
+            *(self.store.task_queue.get(task_id) for task_id in depends_on)
+        )
         pending: list[str] = []
         for task_id, record in zip(depends_on, records, strict=True):
             if record is None:
@@ -128,7 +125,7 @@ class Dependencies:
         its dependents before they were stored; releasing or cancelling again here closes that
         gap (both verbs are idempotent).
         """
-        records = await asyncio.gather(*(self.task_queue.get(task_id) for task_id in pending))
+        records = await asyncio.gather(*(self.store.task_queue.get(task_id) for task_id in pending))
         for task_id, record in zip(pending, records, strict=True):
             if record is not None and _never_completes(record):
                 await self.cancel_dependents(task_id, record.status)
@@ -149,24 +146,33 @@ class Dependencies:
         """
         if not completed:
             return []
-        released = await self.task_queue.release_dependents(completed)
-        await self.announce_released(released)
+        fused = self.store.capabilities.fused_events
+        released = await self.store.task_queue.release_dependents(
+            completed, self.released_events if fused else None
+        )
+        await self.announce_released(released, logged=fused)
         return released
 
-    async def announce_released(self, released: Sequence[str]) -> None:
-        """Write the ``enqueued`` events of released tasks, then wake this process's workers.
+    def released_events(self, released: list[str]) -> list[TaskEvent]:
+        """The ``enqueued`` events of tasks whose dependencies all completed."""
+        now = self.store.clock.now()
+        return [
+            _event(task_id, EventType.ENQUEUED, now, self.worker_id,
+                   detail="its dependencies completed")
+            for task_id in released
+        ]  # fmt: skip
 
-        For callers that ran ``TaskQueue.release_dependents`` themselves (e.g. in the same
-        write order as the statuses).
+    async def announce_released(self, released: list[str], *, logged: bool) -> None:
+        """Wake this process's workers for released tasks (writing their events first).
+
+        For callers that ran ``TaskQueue.release_dependents`` themselves (e.g. issued with
+        the statuses). ``logged``: their events went in the release's own write (fused
+        events); otherwise they are written here, after it.
         """
         if released:
-            now = time.time()
-            await self.event_store.append([
-                _event(task_id, EventType.ENQUEUED, now, self.worker_id,
-                       detail="its dependencies completed")
-                for task_id in released
-            ])  # fmt: skip
-            self.channel.notify_tasks()
+            if not logged:
+                await self.store.event_store.append(self.released_events(released))
+            self.store.channel.notify_tasks()
 
     async def reconcile(self, limit: int = 100) -> int:
         """Finish releases and cancellations that a crash interrupted; return how many.
@@ -176,9 +182,9 @@ class Dependencies:
         worker calls this to settle them.
         """
         settled = 0
-        for record in await self.task_queue.stuck_waiting(limit):
+        for record in await self.store.task_queue.stuck_waiting(limit):
             dependencies = await asyncio.gather(
-                *(self.task_queue.get(d) for d in record.depends_on)
+                *(self.store.task_queue.get(d) for d in record.depends_on)
             )
             never = [
                 (task_id, found.status)
@@ -202,14 +208,14 @@ class Dependencies:
             The ids cancelled.
         """
         error = dependency_error(task_id, status)
-        now = time.time()
-        cancelled = await self.task_queue.cancel_dependents(task_id, error, now)
+        now = self.store.clock.now()
+        cancelled = await self.store.task_queue.cancel_dependents(task_id, error, now)
         if cancelled:
-            await self.event_store.append([
+            await self.store.event_store.append([
                 _event(dependent, EventType.CANCELLED, now, self.worker_id, error=error,
                        detail="a task it depends on will never complete")
                 for dependent in cancelled
             ])  # fmt: skip
             for dependent in cancelled:
-                self.channel.notify_result(dependent)
+                self.store.channel.notify_result(dependent)
         return cancelled

@@ -5,7 +5,9 @@ loop look at the store).
 
 Backends with the same ``channel`` (e.g. the same SQLite file) share one :class:`Channel`, so
 two OmniQ instances in one process see each other without polling. Waiters may live on any
-event loop in any thread; notifications are thread-safe. Other processes are found by polling.
+event loop in any thread; notifications are thread-safe. Other processes reach a channel
+through the store's notifier (:class:`omniq.storage.Notifier`: LISTEN/NOTIFY, pub/sub...),
+which calls the :class:`omniq.storage.NotificationSink` methods; polling is the backstop.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import contextlib
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 
 __all__ = ["Channel", "channel"]
 
@@ -58,6 +61,7 @@ class Channel:
         self._tasks = _Wakeups()
         self._schedules = _Wakeups()
         self._cancels = _Wakeups()
+        self._demand_observers: list[Callable[[bool], None]] = []
         self._result_waiters: defaultdict[
             str, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]
         ] = defaultdict(set)
@@ -65,12 +69,44 @@ class Channel:
     def add_task_listener(self, event: asyncio.Event) -> None:
         """Set ``event`` (on the running loop) whenever tasks are enqueued or become due."""
         with self._lock:
+            first = not self._tasks.listeners
             self._tasks.add(event)
+            observers = list(self._demand_observers) if first else []
+        for observer in observers:
+            observer(True)
 
     def remove_task_listener(self, event: asyncio.Event) -> None:
         """Stop setting ``event``."""
         with self._lock:
+            had = bool(self._tasks.listeners)
             self._tasks.remove(event)
+            last = had and not self._tasks.listeners
+            observers = list(self._demand_observers) if last else []
+        for observer in observers:
+            observer(False)
+
+    def watch_task_demand(self, observer: Callable[[bool], None]) -> Callable[[], None]:
+        """Tell ``observer`` whether anyone in this process waits for tasks.
+
+        A notifier whose watching costs something in every process (a file watch) uses it
+        to watch only while a worker listens. ``observer(True)`` is called when the first
+        task listener is added (and at once if there is one), ``observer(False)`` when the
+        last is removed; from the thread that adds or removes it.
+
+        Returns:
+            A function that stops the calls.
+        """
+        with self._lock:
+            self._demand_observers.append(observer)
+            listening = bool(self._tasks.listeners)
+        if listening:
+            observer(True)
+
+        def forget() -> None:
+            with self._lock, contextlib.suppress(ValueError):
+                self._demand_observers.remove(observer)
+
+        return forget
 
     def notify_tasks(self) -> None:
         """Wake every task listener."""
@@ -136,6 +172,30 @@ class Channel:
             listeners = list(wakeups.listeners)
         for loop, event in listeners:
             _set_threadsafe(loop, event)
+
+    # -- NotificationSink: what a store's notifier reports from other processes ------------
+
+    def tasks_available(self, when: float | None = None) -> None:
+        """Tasks were stored or became claimable, due at ``when`` (or now)."""
+        if when is None:
+            self.notify_tasks()
+        else:
+            self.notify_tasks_at(when)
+
+    def result_ready(self, task_id: str) -> None:
+        """``task_id`` reached a final outcome."""
+        self.notify_result(task_id)
+
+    def schedules_changed(self, when: float | None = None) -> None:
+        """A schedule was added or resumed, next due at ``when``."""
+        if when is None:
+            self._wake(self._schedules)
+        else:
+            self.notify_schedules_at(when)
+
+    def cancel_requested(self) -> None:
+        """The cancellation of an executing task was requested."""
+        self.notify_cancel()
 
     def watch_result(self, task_id: str) -> asyncio.Event:
         """Return an event (of the running loop) set when ``task_id`` gets a final outcome.

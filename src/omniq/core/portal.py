@@ -16,6 +16,7 @@ from concurrent.futures import CancelledError as FutureCancelledError
 from typing import Any, TypeVar
 
 from omniq.exceptions import WorkerError
+from omniq.storage.bridge import offer_host_loop
 
 __all__ = ["LoopPortal", "portal"]
 
@@ -35,6 +36,8 @@ class LoopPortal:
         )
         self._thread.start()
         started.wait()
+        # Server backends opened from this loop keep their clients here (no thread hops).
+        offer_host_loop(self.loop, self._thread)
 
     def _run(self, started: threading.Event) -> None:
         asyncio.set_event_loop(self.loop)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import time
+import asyncio
 from typing import Any
 
+from omniq.core.store import Store
 from omniq.exceptions import (
     ResultExpiredError,
     TaskCancelledError,
@@ -14,7 +15,6 @@ from omniq.exceptions import (
 )
 from omniq.models.task import TaskStatus
 from omniq.serialization import Serializer
-from omniq.storage.interfaces import ResultStorage, TaskQueue
 
 __all__ = ["PENDING", "read_outcome"]
 
@@ -22,10 +22,15 @@ __all__ = ["PENDING", "read_outcome"]
 PENDING: Any = object()
 
 
-async def read_outcome(
-    task_id: str, task_queue: TaskQueue, result_store: ResultStorage, serializer: Serializer
-) -> Any:
+async def read_outcome(task_id: str, store: Store, serializer: Serializer) -> Any:
     """Return the task's result, :data:`PENDING`, or raise why there is none.
+
+    The status decides: a result is returned only for a ``completed`` task. A result left
+    behind by an attempt that lost its lease (stored before its completion was refused) is
+    therefore never returned for a task that later failed, and it cannot have replaced the
+    completing attempt's result (see :meth:`omniq.storage.ResultStorage.put_many`).
+    Results are stored before (or with) the status, so a ``completed`` task's result is
+    there to read.
 
     Raises:
         TaskNotFoundError: No such task.
@@ -34,19 +39,19 @@ async def read_outcome(
         TaskCancelledError: It was cancelled.
         ResultExpiredError: It completed, but the result was deleted after ``result_ttl``.
     """
-    result = await result_store.get(task_id, time.time())
-    if result is not None:
-        return serializer.load_value(result.payload)
-    record = await task_queue.get(task_id)
+    # Both reads at once (one batch on SQLite's reader); the status decides, and a result
+    # read before the completing attempt stored its own is read again.
+    record, result = await asyncio.gather(
+        store.task_queue.get(task_id), store.result_store.get(task_id, store.clock.now())
+    )
     if record is None:
         raise TaskNotFoundError(task_id)
     status = record.status
     if status is TaskStatus.COMPLETED:
         if not record.store_result:
             return None
-        # The result is written before the task is marked completed: look once more, in case
-        # it landed between the two reads above.
-        result = await result_store.get(task_id, time.time())
+        if result is None or result.attempt < record.attempts:
+            result = await store.result_store.get(task_id, store.clock.now())
         if result is None:
             raise ResultExpiredError(task_id)
         return serializer.load_value(result.payload)

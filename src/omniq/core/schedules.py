@@ -15,15 +15,29 @@ import uuid
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
-from croniter import croniter
+from croniter import CroniterError, croniter
 
+from omniq.core import validation as check
 from omniq.core.task_builder import TaskOptions
+from omniq.core.validation import MIN_INTERVAL
 from omniq.exceptions import ConfigurationError
 from omniq.models.schedule import Schedule, ScheduleStatus, ScheduleType
 from omniq.serialization import Serializer
 from omniq.storage.records import ScheduleRecord, TaskRecord
 
-__all__ = ["ScheduleSpec", "infer_schedule_type", "next_run_after", "run_record", "view"]
+__all__ = [
+    "ScheduleSpec",
+    "check_cron",
+    "check_interval",
+    "infer_schedule_type",
+    "next_run_after",
+    "run_id",
+    "run_record",
+    "view",
+]
+
+#: Namespace of the run ids (UUID 5 of the schedule id and the due time).
+_RUN_NAMESPACE = uuid.UUID("5f3c8f0e-4d0a-4c52-9a8e-2f1d6b7c9e10")
 
 
 class ScheduleSpec(msgspec.Struct, frozen=True, kw_only=True):
@@ -141,13 +155,34 @@ def check_timezone(timezone: object) -> str:
     return timezone
 
 
-def check_cron(expression: object) -> str:
-    """Return ``expression`` if croniter accepts it; the error quotes it."""
+def check_interval(interval: object) -> float:
+    """Return an interval schedule's interval in seconds, at least :data:`MIN_INTERVAL`."""
+    seconds = check.check_seconds(interval, "interval", allow_zero=False, allow_none=False)
+    if seconds is None or seconds < MIN_INTERVAL:
+        raise ConfigurationError(
+            f"interval {interval!r} is too short: expected at least {MIN_INTERVAL:g} s"
+        )
+    return seconds
+
+
+def check_cron(expression: object, timezone: str = "UTC") -> str:
+    """Return ``expression`` if croniter accepts it and it ever fires; the error quotes it.
+
+    An expression that names no real date (e.g. ``'0 0 31 2 *'``, February 31st) is refused.
+    """
     if not isinstance(expression, str) or not croniter.is_valid(expression):
         raise ConfigurationError(
             f"cron_expression {expression!r} is not a valid cron expression "
             "(five fields: minute hour day-of-month month day-of-week, e.g. '0 9 * * *')"
         )
+    start = dt.datetime.now(ZoneInfo(timezone))
+    try:
+        croniter(expression, start).get_next(dt.datetime)
+    except CroniterError:
+        raise ConfigurationError(
+            f"cron_expression {expression!r} never fires: no date matches it "
+            "(e.g. day 31 of a month that has 30 days or fewer)"
+        ) from None
     return expression
 
 
@@ -160,7 +195,9 @@ def next_run_after(spec: ScheduleSpec, after: float, previous: float | None) -> 
         previous: The due time just fired (keeps interval runs on their grid), or ``None``.
 
     Returns:
-        An epoch time, or ``None`` when a ``run_at`` schedule has no further run.
+        An epoch time, or ``None`` when a ``run_at`` schedule has no further run. A cron
+        time that daylight saving skips fires at the next valid instant; one it repeats
+        fires once, at its first occurrence.
     """
     if spec.schedule_type is ScheduleType.RUN_AT:
         return None
@@ -171,9 +208,22 @@ def next_run_after(spec: ScheduleSpec, after: float, previous: float | None) -> 
         steps = max(1, math.floor((after - previous) / interval) + 1)
         return previous + steps * interval
     zone = ZoneInfo(spec.timezone)
-    start = dt.datetime.fromtimestamp(after, zone)
-    following: dt.datetime = croniter(spec.cron_expression or "", start).get_next(dt.datetime)
-    return following.timestamp()
+    runs = croniter(spec.cron_expression or "", dt.datetime.fromtimestamp(after, zone))
+    while True:
+        following: dt.datetime = runs.get_next(dt.datetime)
+        # Daylight saving: a wall time that does not exist (spring forward) fires at the
+        # next valid instant (croniter's answer); one that occurs twice (fall back) fires
+        # at its first occurrence only.
+        if not _second_occurrence(following, zone):
+            return following.timestamp()
+
+
+def _second_occurrence(moment: dt.datetime, zone: ZoneInfo) -> bool:
+    """Whether ``moment`` is the repeat of a wall time that ``zone`` shows twice."""
+    wall = moment.astimezone(zone).replace(tzinfo=None)
+    first = wall.replace(tzinfo=zone, fold=0).timestamp()
+    second = wall.replace(tzinfo=zone, fold=1).timestamp()
+    return first < second and moment.timestamp() == second
 
 
 def first_run(spec: ScheduleSpec, now: float) -> float:
@@ -195,10 +245,20 @@ def new_schedule_id() -> str:
     return str(uuid.uuid4())
 
 
-def run_record(schedule: ScheduleRecord, spec: ScheduleSpec, now: float) -> TaskRecord:
-    """The task of one run of ``schedule``, enqueued when it fires."""
+def run_id(schedule_id: str, due: float) -> str:
+    """The task id of the run of ``schedule_id`` due at ``due``: the same in every process.
+
+    Every worker that fires the same run builds the same task, so a store can make firing
+    exactly once by creating the run only if absent (see
+    :meth:`omniq.storage.TaskQueue.fire_schedule`). ``due`` enters as ``float.hex``: exact.
+    """
+    return str(uuid.uuid5(_RUN_NAMESPACE, f"{schedule_id}@{due.hex()}"))
+
+
+def run_record(schedule: ScheduleRecord, spec: ScheduleSpec, now: float, due: float) -> TaskRecord:
+    """The task of the run of ``schedule`` due at ``due``, enqueued at ``now`` when it fires."""
     return TaskRecord(
-        id=str(uuid.uuid4()),
+        id=run_id(schedule.id, due),
         func_name=schedule.func_name,
         payload=schedule.payload,
         queue_name=spec.queue_name,

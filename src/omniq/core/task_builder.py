@@ -3,25 +3,34 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from omniq.core import validation as check
 from omniq.exceptions import ConfigurationError
 from omniq.models.config import TaskDefaultsConfig
 from omniq.models.task import Task
+from omniq.monitoring.tracing import producer
 from omniq.serialization import Serializer
 from omniq.storage.records import TaskRecord
 
-__all__ = ["DEFAULT_MAX_RETRIES", "TaskOptions", "task_from_record"]
+__all__ = [
+    "DEFAULT_MAX_RETRIES",
+    "DEFAULT_QUEUE",
+    "ENQUEUE_OPTIONS",
+    "EnqueueExtras",
+    "EnqueueOptions",
+    "TaskOptions",
+    "task_from_record",
+]
 
-#: ``enqueue`` keyword arguments beyond the spec's named ones.
-EXTRA_OPTIONS = ("retry_backoff", "retry_max_delay")
 #: Task defaults when the instance configures none.
 _DEFAULTS = TaskDefaultsConfig()
+
+#: The queue of tasks enqueued without ``queue_name``; every worker serves it.
+DEFAULT_QUEUE = "default"
 
 
 class _SpecDefault(int):
@@ -30,9 +39,59 @@ class _SpecDefault(int):
     __slots__ = ()
 
 
-#: ``enqueue``'s default ``max_retries``: 3, as the spec's signature says, unless the instance
-#: configures ``task_defaults.max_retries`` (a caller passing 3 explicitly gets 3).
+#: ``schedule``'s default ``max_retries``: 3, as the spec's signature says, unless the instance
+#: configures ``task_defaults.max_retries`` (a caller passing 3 explicitly gets 3). An
+#: ``enqueue`` without ``max_retries`` takes the configured default the same way.
 DEFAULT_MAX_RETRIES: int = _SpecDefault(3)
+
+
+class EnqueueOptions(TypedDict, total=False):
+    """The options of ``enqueue`` beyond the call itself (see :meth:`omniq.OmniQ.enqueue`).
+
+    Every key is optional; a missing one takes its default, or the instance's configured
+    ``task_defaults`` for ``ttl``, ``result_ttl``, ``max_retries``, ``retry_delay``,
+    ``retry_backoff`` and ``retry_max_delay``.
+    """
+
+    queue_name: str
+    name: str | None
+    description: str | None
+    tags: Sequence[str] | None
+    priority: int
+    run_at: dt.datetime | None
+    run_in: dt.timedelta | float | None
+    ttl: dt.timedelta | float | None
+    result_ttl: dt.timedelta | float | None
+    depends_on: Sequence[str] | None
+    callback: Callable[..., Any] | None
+    callback_args: Mapping[str, Any] | None
+    max_retries: int
+    retry_delay: dt.timedelta | float | None
+    store_result: bool
+    timeout: dt.timedelta | float | None
+    retry_backoff: float
+    retry_max_delay: dt.timedelta | float | None
+
+
+#: Every option name of :class:`EnqueueOptions`, in declaration order.
+ENQUEUE_OPTIONS: tuple[str, ...] = tuple(EnqueueOptions.__annotations__)
+
+
+class EnqueueExtras(TypedDict, total=False):
+    """``enqueue`` keyword arguments beyond the spec's named ones (its ``**kwargs``).
+
+    Attributes:
+        retry_backoff: Multiplier of the retry delay per retry (from 1 to 100; 1 = constant).
+        retry_max_delay: Cap of the computed retry delay (``timedelta`` or seconds).
+        connection: The application's own database connection, in a transaction: the
+            task is stored in that transaction (it exists if and only if the transaction
+            commits). PostgreSQL only: a psycopg 3 ``Connection`` for ``enqueue``, an
+            ``AsyncConnection`` for ``enqueue_async``.
+    """
+
+    retry_backoff: float
+    retry_max_delay: dt.timedelta | float | None
+    connection: Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,78 +120,75 @@ class TaskOptions:
     @classmethod
     def build(
         cls,
-        *,
-        queue_name: object,
-        name: object,
-        description: object,
-        tags: object,
-        priority: object,
-        run_at: Any,
-        run_in: Any,
-        ttl: object,
-        result_ttl: object,
-        max_retries: object,
-        retry_delay: object,
-        store_result: object,
-        extra: Mapping[str, Any],
+        options: Mapping[str, Any],
         defaults: TaskDefaultsConfig | None = None,
-        timeout: object = None,
-        depends_on: object = None,
-        callback: object = None,
-        callback_args: object = None,
+        *,
+        what: str = "enqueue",
     ) -> TaskOptions:
         """Validate every option, raising ConfigurationError naming the first bad one.
 
-        ``ttl``, ``result_ttl`` and ``retry_delay`` given as ``None``, ``max_retries`` given
-        as :data:`DEFAULT_MAX_RETRIES`, and ``retry_backoff`` / ``retry_max_delay`` absent
-        from ``extra`` take the value of ``defaults`` (the instance's configured task
-        defaults; by default no ttl, 3 retries).
+        Args:
+            options: Any keys of :class:`EnqueueOptions`; missing ones take their default.
+            defaults: The instance's configured task defaults (by default no ttl, 3
+                retries), for ``ttl``, ``result_ttl``, ``max_retries``, ``retry_delay``,
+                ``retry_backoff`` and ``retry_max_delay`` when missing or ``None``.
+            what: The method named in the error of an unknown option.
+
+        Raises:
+            ConfigurationError: An unknown option or a bad value, named in the message.
         """
-        defaults = _DEFAULTS if defaults is None else defaults
-        ttl = defaults.ttl if ttl is None else ttl
-        result_ttl = defaults.result_ttl if result_ttl is None else result_ttl
-        if max_retries is DEFAULT_MAX_RETRIES:
-            max_retries = defaults.max_retries
-        retry_delay = defaults.retry_delay if retry_delay is None else retry_delay
-        unknown = sorted(set(extra) - set(EXTRA_OPTIONS))
+        unknown = [key for key in options if key not in ENQUEUE_OPTIONS]
         if unknown:
-            raise ConfigurationError(f"enqueue got an unexpected keyword argument {unknown[0]!r}")
-        if isinstance(priority, bool) or not isinstance(priority, int):
-            raise ConfigurationError(f"priority {priority!r} is not an integer")
+            raise ConfigurationError(f"{what} got an unexpected keyword argument {unknown[0]!r}")
+        defaults = _DEFAULTS if defaults is None else defaults
+
+        def pick(key: str, default: Any) -> Any:
+            value = options.get(key)
+            return default if value is None else value
+
+        priority = check.check_int(options.get("priority", 0), "priority")
+        store_result = options.get("store_result", True)
         if not isinstance(store_result, bool):
             raise ConfigurationError(f"store_result {store_result!r} is not True or False")
-        backoff = extra.get("retry_backoff", defaults.retry_backoff)
-        if isinstance(backoff, bool) or not isinstance(backoff, int | float) or backoff < 1:
-            raise ConfigurationError(
-                f"retry_backoff {backoff!r} is not valid: expected a number >= 1 "
-                "(1 = constant delay, 2 = doubling)"
-            )
+        backoff = check.check_backoff(pick("retry_backoff", defaults.retry_backoff))
+        run_at, run_in = options.get("run_at"), options.get("run_in")
         check.check_run_time(run_at, run_in, 0.0)  # type and exclusivity only
+        callback, callback_args = options.get("callback"), options.get("callback_args")
         if callback is not None:
             check.check_callable(callback, "callback")
+            arguments = check.check_kwargs_mapping(callback_args, "callback_args")
+            check.check_call(callback, arguments, "callback", leading=1)
         elif callback_args is not None:
             raise ConfigurationError(
                 f"callback_args {callback_args!r} was given without a callback"
             )
+        max_retries = options.get("max_retries", DEFAULT_MAX_RETRIES)
+        if max_retries is DEFAULT_MAX_RETRIES:
+            max_retries = defaults.max_retries
         return cls(
-            queue_name=check.check_queue_name(queue_name),
-            name=check.check_optional_text(name, "name"),
-            description=check.check_optional_text(description, "description"),
-            tags=check.check_tags(tags),
+            queue_name=check.check_queue_name(options.get("queue_name", DEFAULT_QUEUE)),
+            name=check.check_optional_text(options.get("name"), "name"),
+            description=check.check_optional_text(options.get("description"), "description"),
+            tags=check.check_tags(options.get("tags")),
             priority=priority,
             run_at=run_at,
             run_in=run_in,
-            ttl=check.check_seconds(ttl, "ttl", allow_zero=False),
-            result_ttl=check.check_seconds(result_ttl, "result_ttl", allow_zero=False),
+            ttl=check.check_seconds(pick("ttl", defaults.ttl), "ttl", allow_zero=False),
+            result_ttl=check.check_seconds(
+                pick("result_ttl", defaults.result_ttl), "result_ttl", allow_zero=False
+            ),
             max_retries=check.check_non_negative_int(max_retries, "max_retries"),
-            retry_delay=check.check_seconds(retry_delay, "retry_delay") or 0.0,
-            retry_backoff=float(backoff),
+            retry_delay=check.check_seconds(
+                pick("retry_delay", defaults.retry_delay), "retry_delay"
+            )
+            or 0.0,
+            retry_backoff=backoff,
             retry_max_delay=check.check_seconds(
-                extra.get("retry_max_delay", defaults.retry_max_delay), "retry_max_delay"
+                pick("retry_max_delay", defaults.retry_max_delay), "retry_max_delay"
             ),
             store_result=store_result,
-            timeout=check.check_seconds(timeout, "timeout", allow_zero=False),
-            depends_on=_task_ids(depends_on),
+            timeout=check.check_seconds(options.get("timeout"), "timeout", allow_zero=False),
+            depends_on=_task_ids(options.get("depends_on")),
             callback=callback if callable(callback) else None,
             callback_args=check.check_kwargs_mapping(callback_args, "callback_args"),
         )
@@ -143,8 +199,12 @@ class TaskOptions:
         func: Callable[..., Any],
         func_args: object,
         func_kwargs: object,
+        now: float,
     ) -> TaskRecord:
-        """Serialize one call into a new record (raises at once if it cannot be stored)."""
+        """Serialize one call into a new record enqueued at ``now`` (store clock).
+
+        Raises at once if it cannot be stored.
+        """
         check.check_callable(func)
         args = check.check_kwargs_mapping(func_args, "func_args")
         kwargs = check.check_kwargs_mapping(func_kwargs, "func_kwargs")
@@ -153,10 +213,12 @@ class TaskOptions:
             raise ConfigurationError(
                 f"argument {clash[0]!r} is in both func_args and func_kwargs: give it once"
             )
-        func_name, payload = serializer.dump_call(func, args, kwargs)
-        now = time.time()
+        span = producer()  # None unless OpenTelemetry traces this enqueue
+        headers = None if span is None else span.headers
+        func_name, payload = serializer.dump_call(func, args, kwargs, headers)
+        check.check_call(func, {**args, **kwargs})
         run_at = check.check_run_time(self.run_at, self.run_in, now)
-        return TaskRecord(
+        record = TaskRecord(
             id=str(uuid.uuid4()),
             func_name=func_name,
             payload=payload,
@@ -178,6 +240,9 @@ class TaskOptions:
             depends_on=list(self.depends_on),
             callback=self._callback_payload(serializer),
         )
+        if span is not None:
+            span.add(record)
+        return record
 
     def _callback_payload(self, serializer: Serializer) -> bytes | None:
         """The stored callback call: ``callback(result, **callback_args)`` (see ``enqueue``)."""
@@ -231,4 +296,5 @@ def task_from_record(record: TaskRecord, serializer: Serializer) -> Task:
         depends_on=list(record.depends_on),
         timeout=record.timeout,
         cancel_requested=record.cancel_requested,
+        attempts=record.attempts,
     )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import inspect
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -10,7 +12,17 @@ from typing import Any
 from omniq.exceptions import ConfigurationError
 
 __all__ = [
+    "INT_MAX",
+    "INT_MIN",
+    "MAX_BACKOFF",
+    "MAX_SECONDS",
+    "MAX_TIME",
+    "MIN_INTERVAL",
+    "MIN_TIME",
+    "check_backoff",
+    "check_call",
     "check_callable",
+    "check_int",
     "check_kwargs_mapping",
     "check_non_negative_int",
     "check_optional_text",
@@ -18,15 +30,94 @@ __all__ = [
     "check_run_time",
     "check_seconds",
     "check_tags",
+    "check_text",
+    "check_time",
 ]
 
-_QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+_QUEUE_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+
+#: Bounds of the stored integers (``priority``, ``max_retries``, ``max_runs``): 32-bit signed,
+#: the narrowest integer column among the backends (PostgreSQL ``integer``).
+INT_MIN = -(2**31)
+INT_MAX = 2**31 - 1
+
+#: Longest duration accepted (``run_in``, ``ttl``, ``timeout``, retry delays, intervals...):
+#: 100 years of 365 days. The computed retry delay is capped at it too.
+MAX_SECONDS = 100 * 365 * 86400.0
+
+#: Range of the times accepted (``run_at``, now + ``run_in``), as epoch seconds: from
+#: 1970-01-01 to 9000-01-01 UTC. Any time in it plus any duration stays a valid datetime.
+MIN_TIME = 0.0
+MAX_TIME = dt.datetime(9000, 1, 1, tzinfo=dt.UTC).timestamp()
+
+#: Shortest interval of an interval schedule, in seconds.
+MIN_INTERVAL = 0.1
+
+#: Largest ``retry_backoff`` (the multiplier of the retry delay per retry).
+MAX_BACKOFF = 100.0
 
 
 def check_callable(func: object, what: str = "func") -> None:
     """Raise unless ``func`` is callable."""
     if not callable(func):
         raise ConfigurationError(f"{what} {func!r} is not callable: expected a function")
+
+
+@functools.lru_cache(maxsize=512)
+def _cached_signature(func: Any) -> inspect.Signature | None:
+    return _signature(func)
+
+
+def _signature(func: Any) -> inspect.Signature | None:
+    try:
+        return inspect.signature(func)
+    except (TypeError, ValueError):  # e.g. some builtins: nothing to check against
+        return None
+
+
+def check_call(
+    func: object, arguments: Mapping[str, Any], what: str = "func", leading: int = 0
+) -> None:
+    """Raise unless ``func(*[None] * leading, **arguments)`` matches ``func``'s signature.
+
+    Nothing is called: the arguments are bound with :meth:`inspect.Signature.bind`. A
+    callable whose signature cannot be read is accepted as is.
+
+    Args:
+        func: The callable.
+        arguments: The keyword arguments it will get.
+        what: Its name for the message (``func``, ``callback``).
+        leading: How many positional arguments come first (1 for a callback's result).
+
+    Raises:
+        ConfigurationError: An argument is missing, or one is not accepted; the message
+            names it and the function.
+    """
+    try:
+        signature = _cached_signature(func)
+    except TypeError:  # unhashable callable
+        signature = _signature(func)
+    if signature is None:
+        return
+    try:
+        signature.bind(*([None] * leading), **arguments)
+    except TypeError as exc:
+        name = getattr(func, "__qualname__", None) or repr(func)
+        raise ConfigurationError(
+            f"{what} {name}{signature} cannot be called with the arguments "
+            f"{sorted(arguments)}: {exc}"
+        ) from None
+
+
+def check_backoff(value: object, what: str = "retry_backoff") -> float:
+    """Return ``retry_backoff`` as a float if it is a number from 1 to :data:`MAX_BACKOFF`."""
+    number = None if isinstance(value, bool) or not isinstance(value, int | float) else value
+    if number is None or not 1 <= number <= MAX_BACKOFF:
+        raise ConfigurationError(
+            f"{what} {value!r} is not valid: expected a number from 1 to {MAX_BACKOFF:g} "
+            "(1 = constant delay, 2 = doubling)"
+        )
+    return float(number)
 
 
 def check_kwargs_mapping(value: object, what: str) -> dict[str, Any]:
@@ -44,9 +135,16 @@ def check_kwargs_mapping(value: object, what: str) -> dict[str, Any]:
     return dict(value)
 
 
+def check_id(value: object, what: str) -> str:
+    """Return ``value`` if it is an id (a non-empty string), else raise naming ``what``."""
+    if not isinstance(value, str) or not value:
+        raise ConfigurationError(f"{what} {value!r} is not a non-empty string")
+    return value
+
+
 def check_queue_name(queue_name: object, what: str = "queue_name") -> str:
     """Return a valid queue name (1-128 of letters, digits, ``_ . : -``)."""
-    if not isinstance(queue_name, str) or not _QUEUE_NAME.match(queue_name):
+    if not isinstance(queue_name, str) or not _QUEUE_NAME.fullmatch(queue_name):
         raise ConfigurationError(
             f"{what} {queue_name!r} is not valid: expected 1-128 characters of letters, "
             "digits, '_', '.', ':' or '-'"
@@ -54,11 +152,23 @@ def check_queue_name(queue_name: object, what: str = "queue_name") -> str:
     return queue_name
 
 
-def check_optional_text(value: object, what: str) -> str | None:
-    """Return ``value`` if it is a string or ``None``."""
-    if value is not None and not isinstance(value, str):
+def check_text(value: object, what: str) -> str:
+    """Return ``value`` if it is a string that can be stored (valid UTF-8: no lone surrogate)."""
+    if not isinstance(value, str):
         raise ConfigurationError(f"{what} {value!r} is not a string")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ConfigurationError(
+            f"{what} {value!r} is not valid: it holds {value[exc.start : exc.end]!r}, which "
+            "UTF-8 cannot encode (a lone surrogate): expected text that UTF-8 can encode"
+        ) from None
     return value
+
+
+def check_optional_text(value: object, what: str) -> str | None:
+    """Return ``value`` if it is ``None`` or a string that can be stored (see check_text)."""
+    return None if value is None else check_text(value, what)
 
 
 def check_tags(tags: object) -> list[str]:
@@ -71,14 +181,26 @@ def check_tags(tags: object) -> list[str]:
     for tag in result:
         if not isinstance(tag, str):
             raise ConfigurationError(f"tag {tag!r} in tags is not a string")
+        check_text(tag, "tags item")
     return result
 
 
+def check_int(value: object, what: str, minimum: int = INT_MIN, maximum: int = INT_MAX) -> int:
+    """Return ``value`` if it is an int from ``minimum`` to ``maximum`` (bools are refused)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigurationError(f"{what} {value!r} is not an integer")
+    if not minimum <= value <= maximum:
+        raise ConfigurationError(
+            f"{what} {value!r} is out of range: expected an integer from {minimum} to {maximum}"
+        )
+    return value
+
+
 def check_non_negative_int(value: object, what: str) -> int:
-    """Return ``value`` if it is an int >= 0 (bools are refused)."""
+    """Return ``value`` if it is an int from 0 to :data:`INT_MAX` (bools are refused)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ConfigurationError(f"{what} {value!r} is not valid: expected an integer >= 0")
-    return value
+    return check_int(value, what, 0)
 
 
 def check_seconds(
@@ -112,7 +234,33 @@ def check_seconds(
     if seconds < 0 or (seconds == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"
         raise ConfigurationError(f"{what} {value!r} is not valid: expected a duration {bound}")
+    if seconds > MAX_SECONDS:
+        raise ConfigurationError(
+            f"{what} {value!r} is too long: expected at most 100 years ({MAX_SECONDS:.0f} s)"
+        )
     return seconds
+
+
+def check_time(value: object, what: str) -> float:
+    """Return the epoch time of a ``datetime`` from 1970-01-01 to 9000-01-01 UTC.
+
+    A naive datetime is taken as local time, like :meth:`datetime.datetime.timestamp`.
+    """
+    if not isinstance(value, dt.datetime):
+        raise ConfigurationError(f"{what} {value!r} is not a datetime.datetime")
+    try:
+        timestamp = value.timestamp()
+    except (OverflowError, ValueError, OSError):
+        timestamp = float("nan")
+    return _in_time_range(timestamp, value, what)
+
+
+def _in_time_range(timestamp: float, value: object, what: str) -> float:
+    if not MIN_TIME <= timestamp <= MAX_TIME:
+        raise ConfigurationError(
+            f"{what} {value!r} is out of range: expected a time from 1970-01-01 to 9000-01-01 UTC"
+        )
+    return timestamp
 
 
 def check_run_time(run_at: object, run_in: object, now: float) -> float:
@@ -125,8 +273,6 @@ def check_run_time(run_at: object, run_in: object, now: float) -> float:
             f"run_at {run_at!r} and run_in {run_in!r} were both given: expected at most one"
         )
     if run_at is not None:
-        if not isinstance(run_at, dt.datetime):
-            raise ConfigurationError(f"run_at {run_at!r} is not a datetime.datetime")
-        return run_at.timestamp()
+        return check_time(run_at, "run_at")
     delay = check_seconds(run_in, "run_in")
     return now + (delay or 0.0)

@@ -38,6 +38,8 @@ __all__ = [
 MASK = "***"
 _SECRET_KEY = re.compile(r"password|passwd|secret|token|api_?key|credential", re.IGNORECASE)
 _URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*):[^@/\s]*@")
+#: ``password=...`` inside a libpq-style ``key=value`` connection string.
+_KV_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
 
 
 def mask_secrets(value: Any, key: str = "") -> Any:
@@ -49,12 +51,14 @@ def mask_secrets(value: Any, key: str = "") -> Any:
             ``secret_key``...) masks the whole value.
 
     Returns:
-        A copy with secret-like keys masked and passwords removed from URLs.
+        A copy with secret-like keys masked and passwords removed from URLs and from
+        ``key=value`` connection strings.
     """
     if _SECRET_KEY.search(key) and value is not None:
         return MASK
     if isinstance(value, str):
-        return _URL_PASSWORD.sub(rf"\g<head>:{MASK}@", value)
+        masked = _URL_PASSWORD.sub(rf"\g<head>:{MASK}@", value)
+        return _KV_PASSWORD.sub(rf"\g<head>{MASK}", masked)
     if isinstance(value, dict):
         return {name: mask_secrets(item, str(name)) for name, item in value.items()}
     if isinstance(value, list | tuple):
@@ -95,8 +99,8 @@ class TaskQueueConfig(_Model, frozen=True, kw_only=True):
     """Where tasks are stored.
 
     Attributes:
-        type: Backend name: ``"sqlite"`` (default) or ``"memory"`` (``"file"``,
-            ``"postgres"``, ``"redis"``, ``"nats"`` are planned).
+        type: Backend name: ``"sqlite"`` (default), ``"memory"``, ``"postgres"``,
+            ``"redis"``, ``"nats"`` or ``"file"``.
         config: ``queues`` (queue names in service order) and the backend's constructor
             options, e.g. ``db_path``, ``synchronous``, ``busy_timeout`` for SQLite.
     """
@@ -133,10 +137,10 @@ class WorkerConfig(_Model, frozen=True, kw_only=True):
     """The worker :meth:`OmniQ.start_worker` starts by default.
 
     Attributes:
-        type: ``"thread_pool"`` (default) or ``"async"`` (``"process_pool"`` and
-            ``"gevent"`` are planned).
+        type: ``"thread_pool"`` (default), ``"async"``, ``"process_pool"`` or ``"gevent"``.
         config: Worker options: ``max_workers``, ``lease_duration``, ``poll_interval``,
-            ``grace_period``, ``prefetch_multiplier`` (see :class:`omniq.workers.WorkerOptions`).
+            ``grace_period``, ``prefetch_multiplier``, ``all_queues`` (see
+            :class:`omniq.workers.WorkerOptions`).
     """
 
     type: str = "thread_pool"
@@ -151,7 +155,7 @@ class TaskDefaultsConfig(_Model, frozen=True, kw_only=True):
         result_ttl: Delete results this long after they are stored (``None``: keep).
         max_retries: Retries after a failed attempt.
         retry_delay: Delay before a retry (``None``: retry at once).
-        retry_backoff: Multiplier of the delay per retry (>= 1).
+        retry_backoff: Multiplier of the delay per retry (from 1 to 100).
         retry_max_delay: Cap of the computed retry delay (``None``: no cap).
     """
 
@@ -185,8 +189,11 @@ class OmniQConfig(_Model, frozen=True, kw_only=True):
         worker: The default worker.
         task_defaults: Defaults for ``enqueue`` options.
         logging: Logging settings.
-        strict_serialization: Refuse pickle in both directions.
+        strict_serialization: Refuse pickle in both directions, and run only allowed
+            functions (registered tasks and those of ``allowed_modules``).
         secret_key: Sign every stored payload with HMAC (masked when printed).
+        allowed_modules: With ``strict_serialization``, the modules (and their
+            submodules) whose functions may be enqueued and run.
     """
 
     project_name: str
@@ -198,6 +205,7 @@ class OmniQConfig(_Model, frozen=True, kw_only=True):
     logging: LoggingConfig = LoggingConfig()
     strict_serialization: bool = False
     secret_key: str | None = None
+    allowed_modules: list[str] = []
 
     def to_yaml(self, *, mask: bool = False) -> str:
         """Return the configuration as a YAML document that loads back to it.

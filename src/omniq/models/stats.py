@@ -42,6 +42,9 @@ class QueueStats(msgspec.Struct, frozen=True, kw_only=True):
         due: Tasks waiting for a worker whose run time has come.
         delayed: Tasks waiting for their run time (delayed or between retries).
         oldest_due_age: Seconds the longest-waiting due task has been due, or ``None``.
+        served: Whether a live worker serves the queue (lists it, or serves every queue).
+            A queue with due tasks and ``served`` false waits for ever: ``omniq status``
+            flags it.
     """
 
     queue_name: str
@@ -49,6 +52,7 @@ class QueueStats(msgspec.Struct, frozen=True, kw_only=True):
     due: int
     delayed: int
     oldest_due_age: float | None
+    served: bool = True
 
 
 class Stats(msgspec.Struct, frozen=True, kw_only=True):
@@ -75,9 +79,15 @@ class PurgeReport(msgspec.Struct, frozen=True, kw_only=True):
         task_ids: The tasks deleted, oldest first (with their results and events).
         expired_results: Results deleted because their ``result_ttl`` passed.
         dead_workers: Registry rows of workers dead for longer than ``older_than``.
+        reclaimed_bytes: How much the store shrank by when ``vacuum`` was asked (``None``
+            otherwise).
+        orphans: Results and events deleted because their task was gone (left by a purge
+            of an older version that was interrupted).
     """
 
     dry_run: bool
     task_ids: list[str]
     expired_results: int
     dead_workers: int
+    reclaimed_bytes: int | None = None
+    orphans: int = 0

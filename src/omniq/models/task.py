@@ -80,6 +80,10 @@ class Task(msgspec.Struct, frozen=True, kw_only=True):
         timeout: Seconds an attempt may run before it fails with a timeout, or ``None``.
         cancel_requested: A cancellation was requested while the task was executing (it
             ends ``cancelled`` once its worker notices).
+        attempts: Attempts started so far (claims by a worker), counting those whose
+            worker died or lost its lease: a task run again after its worker was killed
+            has ``attempts == 2`` and ``retry_count == 0``. A task may start
+            ``max_retries + 1`` attempts in all.
     """
 
     id: str
@@ -104,3 +108,4 @@ class Task(msgspec.Struct, frozen=True, kw_only=True):
     depends_on: list[str] = msgspec.field(default_factory=list)
     timeout: float | None = None
     cancel_requested: bool = False
+    attempts: int = 0

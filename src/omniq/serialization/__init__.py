@@ -16,15 +16,21 @@ Trust model:
 
     * ``Serializer(strict=True)`` refuses pickle in both directions: functions must be
       importable by reference, values must be msgpack-encodable, and a pickle payload met
-      when loading is refused from its format tag, before anything is unpickled. A store
-      writer can then no longer inject arbitrary code, but can still enqueue a call of any
-      importable callable with arguments of its choosing.
+      when loading is refused from its format tag, before anything is unpickled. It also
+      stores and loads only allowed functions: those registered with
+      :meth:`Serializer.register` (``@oq.task``) and those defined in ``allowed_modules``
+      (see :mod:`omniq.serialization.allowlist`). A call naming any other function, such
+      as ``os:system``, is refused with :class:`~omniq.exceptions.FunctionNotAllowedError`
+      before its module is imported. A store writer can still enqueue calls of allowed
+      functions with arguments of its choosing.
     * ``Serializer(secret_key=...)`` signs every payload with HMAC-SHA256 and verifies the
       signature before any decoding, so a payload that was tampered with, written with
       another key, or not signed at all is refused with
       :class:`~omniq.exceptions.SignatureError`, never unpickled. Keep the key secret and
-      identical on every producer and worker. Signing does not stop replays: a valid
-      payload copied from one store entry to another is accepted.
+      identical on every producer and worker.
+
+    Neither stops replays: a signature covers a payload, not the row holding it, so a valid
+    payload copied from one store entry to another (or enqueued again) is accepted.
 """
 
 from __future__ import annotations

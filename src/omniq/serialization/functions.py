@@ -10,6 +10,11 @@ A callable is encoded into a small msgpack-able value:
   nested functions (``<locals>`` in the qualname), anything defined in ``__main__`` (the
   worker may be another process, where ``__main__`` is a different module),
   :class:`functools.partial` objects, bound methods of instances and callable objects.
+* for a module-level function of ``__main__``, those bytes behind a header naming this
+  interpreter and the function's qualname: a worker in the same interpreter (and, after a
+  ``fork``, its children) runs the function itself, with its module's state, as a
+  ``__main__`` program expects (``seen = []; def record(x): seen.append(x)`` fills ``seen``);
+  a worker in another process runs the copy stored by value.
 
 In strict mode the by-value form is refused in both directions, so only references are
 ever written or read.
@@ -26,13 +31,14 @@ from __future__ import annotations
 import functools
 import importlib
 import pickle
+import sys
 import types
+import uuid
 from collections.abc import Callable
 from typing import Any, Final
 
-import cloudpickle
-
 from omniq.exceptions import SerializationError
+from omniq.serialization.values import cloudpickle_dumps
 
 __all__ = [
     "dump_function",
@@ -43,6 +49,12 @@ __all__ = [
 
 #: Largest number of functions remembered as "stored by reference" (see :func:`dump_function`).
 _REFERENCE_CACHE_SIZE: Final = 4096
+
+#: Starts the by-value form of a ``__main__`` function: ``MAIN`` + interpreter token + NUL +
+#: qualname + NUL + the cloudpickle bytes.
+_MAIN_HEADER: Final = b"\x00omniq-main\x00"
+#: This interpreter (inherited by forked children, which hold copies of the same ``__main__``).
+_INTERPRETER: Final = uuid.uuid4().hex.encode()
 
 # id(func) -> (func, reference). The strong reference to ``func`` keeps the id from being
 # reused by another object while the entry exists. Only module-level objects that resolve
@@ -197,13 +209,55 @@ def dump_function(func: Callable[..., Any], *, strict: bool = False) -> str | by
             "and pass varying data as task arguments"
         )
     try:
-        data: bytes = cloudpickle.dumps(func)
+        data = cloudpickle_dumps(func)  # an open file it closes over is refused
     except Exception as exc:
         raise SerializationError(
             f"cannot store function {name!r}: it cannot be imported by reference and "
             f"pickling it by value failed ({type(exc).__name__}: {exc})"
         ) from exc
+    qualname = _main_qualname(func)
+    if qualname is not None:
+        return b"".join((_MAIN_HEADER, _INTERPRETER, b"\x00", qualname.encode(), b"\x00", data))
     return data
+
+
+def _main_qualname(func: Callable[..., Any]) -> str | None:
+    """``func``'s qualname if it is a module-level object of ``__main__`` (resolving to it)."""
+    qualname = getattr(func, "__qualname__", None)
+    if getattr(func, "__module__", None) != "__main__" or not isinstance(qualname, str):
+        return None
+    if "<" in qualname or isinstance(func, functools.partial | types.MethodType):
+        return None
+    return qualname if _in_main(qualname) is func else None
+
+
+def _in_main(qualname: str) -> Any:
+    """The object ``qualname`` names in this interpreter's ``__main__``, or ``None``."""
+    obj: Any = sys.modules.get("__main__")
+    for attribute in qualname.split("."):
+        obj = getattr(obj, attribute, None)
+        if obj is None:
+            return None
+    return obj
+
+
+def _own_main_function(data: bytes) -> tuple[Callable[..., Any] | None, bytes]:
+    """For a ``__main__`` function dumped in this interpreter: the function itself.
+
+    Returns:
+        The function (``None`` when ``data`` comes from another interpreter, or the name no
+        longer resolves to a function of ``__main__``), and the by-value bytes.
+    """
+    if not data.startswith(_MAIN_HEADER):
+        return None, data
+    token, _, rest = data[len(_MAIN_HEADER) :].partition(b"\x00")
+    qualname, _, by_value = rest.partition(b"\x00")
+    if token != _INTERPRETER:
+        return None, by_value
+    found = _in_main(qualname.decode("utf-8", "replace"))
+    if callable(found) and getattr(found, "__module__", None) == "__main__":
+        return found, by_value
+    return None, by_value
 
 
 def load_function(data: str | bytes, *, strict: bool = False) -> Callable[..., Any]:
@@ -231,6 +285,9 @@ def load_function(data: str | bytes, *, strict: bool = False) -> Callable[..., A
             "refusing to unpickle a function stored by value: strict mode only loads "
             "functions stored by reference"
         )
+    own, data = _own_main_function(data)
+    if own is not None:
+        return own
     try:
         func = pickle.loads(data)  # by-value functions, see the trust model
     except Exception as exc:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import io
 import pickle
 from typing import Any, Final
 
@@ -34,6 +35,7 @@ import msgspec
 from omniq.exceptions import SerializationError
 
 __all__ = [
+    "cloudpickle_dumps",
     "decode_msgpack",
     "encode_msgpack",
     "is_plain",
@@ -149,10 +151,39 @@ def pickle_value(value: object, what: str) -> bytes:
     except Exception:  # cloudpickle handles what pickle cannot, or fails below
         pass
     try:
-        data: bytes = cloudpickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        data = cloudpickle_dumps(value)
     except Exception as exc:
         raise unserializable_error(value, what, strict=False) from exc
     return data
+
+
+class _Pickler(cloudpickle.Pickler):  # type: ignore[misc]
+    """cloudpickle, except that open files and streams are refused.
+
+    cloudpickle stores an open file as its contents (read at enqueue), which is never what
+    a task wants: the task would get a copy of the file, not the file. Like a lock or a
+    generator, an open file cannot be stored; pass its path instead.
+    """
+
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, io.IOBase):
+            raise TypeError(
+                f"cannot pickle an open file or stream ({type(obj).__name__!r} object): "
+                "pass its path instead"
+            )
+        return super().reducer_override(obj)
+
+
+def cloudpickle_dumps(value: object) -> bytes:
+    """Pickle ``value`` with cloudpickle (highest protocol), refusing open files and streams.
+
+    Raises:
+        TypeError: ``value`` holds an open file or stream.
+        Exception: Whatever else cloudpickle raises for a value it cannot pickle.
+    """
+    buffer = io.BytesIO()
+    _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(value)
+    return buffer.getvalue()
 
 
 def unpickle_value(data: bytes | memoryview, what: str) -> Any:
@@ -196,7 +227,7 @@ def _storing_error(value: object, *, strict: bool) -> Exception | None:
         pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
     except Exception:
         try:
-            cloudpickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+            cloudpickle_dumps(value)
         except Exception as exc:
             return exc
     return None

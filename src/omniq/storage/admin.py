@@ -18,9 +18,13 @@ from omniq.storage.records import TaskRecord
 
 __all__ = [
     "EventLog",
+    "OrphanSweeper",
     "QueueCounts",
     "ResultAdmin",
+    "SpaceReclaimer",
     "TaskAdmin",
+    "TaskBrowser",
+    "TaskFilter",
     "WorkerRecord",
     "WorkerRegistry",
 ]
@@ -128,9 +132,9 @@ class TaskAdmin(Protocol):
             task_id: The task.
             now: Its new ``run_at``.
             events_for: Called with the status before, inside the same atomic write and
-                only if the task was re-queued; its events are appended to the event store
-                sharing this queue's ``write_order`` (only given when they share one), so
-                no worker can claim the task before its ``enqueued`` event exists.
+                only if the task was re-queued; its events are appended to the backend's
+                event store (only given when the backend declares ``fused_events``), so no
+                worker can claim the task before its ``enqueued`` event exists.
 
         Returns:
             The status before the call, or ``None`` if the task is unknown.
@@ -150,17 +154,72 @@ class TaskAdmin(Protocol):
         ...
 
 
-@runtime_checkable
-class EventLog(Protocol):
-    """Reading the event log across tasks (implemented by event storages)."""
+class TaskFilter(msgspec.Struct, frozen=True, kw_only=True):
+    """Which tasks a browsing reader wants (every field narrows; ``None``: any).
 
-    async def recent_events(self, after: int | None, limit: int) -> list[tuple[int, TaskEvent]]:
-        """Return events with their position in the log.
+    Attributes:
+        statuses: Only these statuses.
+        queue_name: Only this queue.
+        name: Only tasks with exactly this name.
+        tag: Only tasks carrying this tag.
+        id_prefix: Only tasks whose id starts with this.
+    """
+
+    statuses: tuple[TaskStatus, ...] | None = None
+    queue_name: str | None = None
+    name: str | None = None
+    tag: str | None = None
+    id_prefix: str | None = None
+
+
+@runtime_checkable
+class TaskBrowser(Protocol):
+    """Paging through filtered tasks without scanning the store (optional; SQLite has it).
+
+    Readers without it (the dashboard) fall back to :meth:`TaskAdmin.list_tasks` and filter
+    what it returns.
+    """
+
+    async def browse_tasks(
+        self, where: TaskFilter, before: str | None, limit: int
+    ) -> tuple[list[TaskRecord], str | None]:
+        """Return a page of tasks, most recently enqueued first, and the next page's cursor.
 
         Args:
-            after: Only events after this position, oldest first; ``None``: the last
-                ``limit`` events, oldest first.
+            where: The filter.
+            before: A cursor this method returned: only tasks enqueued before that page's
+                last one (``None``: from the most recent).
+            limit: Most records returned (> 0).
+
+        Returns:
+            The records and the cursor of the next page (``None`` when this one is the last).
+
+        Raises:
+            ConfigurationError: ``before`` is not a cursor of this store.
+        """
+        ...
+
+
+@runtime_checkable
+class EventLog(Protocol):
+    """Reading the event log across tasks (implemented by event storages).
+
+    Each event comes with a *cursor*: an opaque string that only the same store
+    understands (a row number, a stream id, a transaction id and sequence...). A reader
+    follows the log by passing back the last cursor it saw; it must never miss an event
+    that commits later with an earlier position, so a store whose positions are not in
+    commit order (a PostgreSQL ``bigserial``) holds back what it cannot order yet.
+    """
+
+    async def recent_events(self, after: str | None, limit: int) -> list[tuple[str, TaskEvent]]:
+        """Return events with their cursor, oldest first.
+
+        Args:
+            after: Only events after this cursor; ``None``: the last ``limit`` events.
             limit: Most events returned.
+
+        Raises:
+            ConfigurationError: ``after`` is not a cursor of this store.
         """
         ...
 
@@ -175,4 +234,32 @@ class ResultAdmin(Protocol):
 
     async def count_expired(self, now: float) -> int:
         """Return how many results have ``expires_at`` before ``now``."""
+        ...
+
+
+@runtime_checkable
+class SpaceReclaimer(Protocol):
+    """Giving the space of deleted rows back to the file system.
+
+    Implemented by task queues whose store keeps that space otherwise (SQLite).
+    """
+
+    async def reclaim_space(self) -> int:
+        """Give the space of deleted rows back; return how many bytes the store shrank by.
+
+        It may rewrite the whole store and hold its write lock meanwhile (see the backend).
+        """
+        ...
+
+
+@runtime_checkable
+class OrphanSweeper(Protocol):
+    """Deleting results and events whose task is gone (a store holding all three roles).
+
+    An interrupted purge of an older version deleted tasks before their results and events;
+    a purge sweeps what such a purge left behind.
+    """
+
+    async def sweep_orphans(self) -> int:
+        """Delete results and events whose task no longer exists; return how many."""
         ...

@@ -3,36 +3,42 @@
 Backends do small atomic verbs on records; the core (``omniq.core``) owns policy: retries,
 TTLs, ordering of queues, what an event means. A backend must make each verb atomic even when
 several processes share the store.
+
+**The any-loop rule.** Every ``async`` verb may be awaited from any event loop in any
+thread: OmniQ calls them from its own loop thread, from the user's loops and from worker
+threads. A backend whose client is bound to one loop (a psycopg pool, ``redis.asyncio``,
+nats-py) hosts it on one I/O thread with :class:`omniq.storage.bridge.LoopBridge`, which
+hands each result back on the caller's own loop.
+
+**Times** are floats of seconds since the epoch, given by the caller: a backend stores and
+compares them exactly (a float must round-trip bit for bit) and never reads a clock of its
+own for them. Lease times come from the store's clock where it has one (see
+:class:`ServerClock`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from omniq.models.event import TaskEvent
 from omniq.models.schedule import ScheduleStatus
 from omniq.models.task import TaskError, TaskStatus
+from omniq.storage.capabilities import Capabilities
 from omniq.storage.records import ResultRecord, ScheduleRecord, TaskRecord
 
 __all__ = [
     "Backend",
     "BlockingEnqueue",
     "EventStorage",
+    "NotificationSink",
+    "Notifier",
     "ResultStorage",
+    "ServerClock",
+    "StoreProbe",
     "TaskQueue",
-    "share_write_order",
+    "TransactionalEnqueue",
 ]
-
-
-def share_write_order(first: object, second: object) -> bool:
-    """Whether two stores apply writes in the order they are issued, across both.
-
-    True when both have the same non-``None`` optional ``write_order`` attribute (e.g. the
-    stores of one SQLite backend, which share one writer thread).
-    """
-    order = getattr(first, "write_order", None)
-    return order is not None and order is getattr(second, "write_order", None)
 
 
 @runtime_checkable
@@ -56,6 +62,32 @@ class BlockingEnqueue(Protocol):
 
 
 @runtime_checkable
+class TransactionalEnqueue(Protocol):
+    """Optional: a task queue that stores tasks inside the application's own transaction.
+
+    The tasks exist if and only if that transaction commits (PostgreSQL: the caller's
+    psycopg connection). Only for a backend with ``fused_events``: the events go in the
+    same transaction.
+    """
+
+    def enqueue_in(
+        self, connection: Any, tasks: Sequence[TaskRecord], events: Sequence[TaskEvent]
+    ) -> None:
+        """Store ``tasks`` and ``events`` with ``connection``, in its current transaction.
+
+        Raises:
+            ConfigurationError: ``connection`` is not a connection this backend can use.
+        """
+        ...
+
+    async def enqueue_in_async(
+        self, connection: Any, tasks: Sequence[TaskRecord], events: Sequence[TaskEvent]
+    ) -> None:
+        """Async twin of :meth:`enqueue_in`, for an async connection (awaited on its loop)."""
+        ...
+
+
+@runtime_checkable
 class TaskQueue(Protocol):
     """Stores tasks and hands them to workers under a lease."""
 
@@ -70,8 +102,8 @@ class TaskQueue(Protocol):
             tasks: Records with unique ids, status ``enqueued``, ``waiting`` (dependencies
                 not completed yet) or ``cancelled`` (a dependency already failed).
             events: Appended to the backend's event store in the same atomic write (passed
-                only when the event store shares this queue's ``write_order``), so a task's
-                ``enqueued`` event always precedes the events of its claim.
+                only when the backend declares ``fused_events``), so a task's ``enqueued``
+                event always precedes the events of its claim.
         """
         ...
 
@@ -97,11 +129,13 @@ class TaskQueue(Protocol):
             worker_id: The claiming worker.
             now: Current time; only tasks with ``run_at <= now`` are due.
             lease_until: Lease expiry written on the claimed tasks.
-            events_for: Called with the claimed records inside the same atomic write; the
-                events it returns are appended to the backend's event store in that write.
-                Callers pass it only when the event store shares this queue's
-                ``write_order``, so a body never starts before its ``executing`` event is
-                durable and the two cost one commit.
+            events_for: Builds the events of the claimed records, appended to the backend's
+                event store in the same atomic write. Callers pass it only when the backend
+                declares ``fused_events``, so a body never starts before its ``executing``
+                event is durable and the two cost one commit. Each record's events depend
+                on that record alone, so a backend whose write is one server-side step may
+                call it before the write with the records it is about to claim (as they
+                will be once claimed), and keep the events of those it did claim.
 
         Returns:
             The claimed records, as updated, in service order.
@@ -131,6 +165,7 @@ class TaskQueue(Protocol):
         *,
         worker_id: str | None = None,
         error: TaskError | None = None,
+        events: Sequence[TaskEvent] = (),
     ) -> bool:
         """Move a task to a final state.
 
@@ -144,6 +179,9 @@ class TaskQueue(Protocol):
                 task whose cancellation was requested can only end ``cancelled``). When
                 ``None``, only succeed if the task is not final yet.
             error: Error to record, if any.
+            events: Appended to the backend's event store in the same atomic write, only if
+                the task was updated (passed only when the backend declares
+                ``fused_events``), so a reader woken by the outcome finds its event too.
 
         Returns:
             Whether the task was updated.
@@ -167,13 +205,16 @@ class TaskQueue(Protocol):
             task_ids: The tasks.
             worker_id: The worker that ran them.
             now: Written as ``finished_at``.
-            events_for: Called with the completed ids inside the same atomic write; its
-                events are appended to the event store sharing this queue's
-                ``write_order``. Only given when the two share one.
-            results: The results of the tasks, stored (or replaced) in the same atomic write
-                in the result store sharing this queue's ``write_order``, for the completed
-                ids only: a task is never ``completed`` without its result, nor the other
-                way round. Only given when the two share one.
+            events_for: Builds the events of the completed ids, appended to the backend's
+                event store in the same atomic write. Only given when the backend declares
+                ``fused_events``. Each id's events depend on that id alone, so a backend
+                that writes in one statement may call it with every id given, before the
+                write, and keep the events of the ids it completed.
+            results: The results of the tasks, stored (or replaced, see
+                :meth:`ResultStorage.put_many`) in the same atomic write in the backend's
+                result store, for the completed ids only: a task is never ``completed``
+                without its result, nor the other way round. Only given when the backend
+                declares ``fused_results``.
 
         Returns:
             The ids updated (a missing id means its lease was lost).
@@ -197,8 +238,8 @@ class TaskQueue(Protocol):
             run_at: When it becomes due again.
             error: The error that caused the retry.
             events: Appended to the backend's event store in the same atomic write, only if
-                the task was updated (passed only when the event store shares this queue's
-                ``write_order``), so they precede the next attempt's events.
+                the task was updated (passed only when the backend declares
+                ``fused_events``), so they precede the next attempt's events.
 
         Returns:
             Whether the task was updated.
@@ -226,9 +267,10 @@ class TaskQueue(Protocol):
 
         Args:
             now: Leases ending before this are expired.
-            events_for: Called with the recovered ids inside the same atomic write; its
-                events are appended there (only passed when the event store shares this
-                queue's ``write_order``), so they precede the next attempt's events.
+            events_for: Builds the events of the recovered ids, appended in the same
+                atomic write (only passed when the backend declares ``fused_events``), so
+                they precede the next attempt's events. It may be called before the write
+                with candidate ids; only the events of the ids recovered are kept.
 
         Returns:
             The ids made claimable.
@@ -249,7 +291,11 @@ class TaskQueue(Protocol):
         """
         ...
 
-    async def release_dependents(self, task_ids: Sequence[str]) -> list[str]:
+    async def release_dependents(
+        self,
+        task_ids: Sequence[str],
+        events_for: Callable[[list[str]], Sequence[TaskEvent]] | None = None,
+    ) -> list[str]:
         """Make claimable the ``waiting`` dependents whose dependencies all completed.
 
         Looks only at the dependents of ``task_ids`` (found through the dependency records
@@ -260,6 +306,10 @@ class TaskQueue(Protocol):
 
         Args:
             task_ids: Tasks that just completed.
+            events_for: Called with the released ids inside the same atomic write; its
+                events (their ``enqueued`` events) are appended there, so they precede the
+                events of their claim. Only given when the backend declares
+                ``fused_events``.
 
         Returns:
             The ids that became ``enqueued``.
@@ -334,13 +384,17 @@ class TaskQueue(Protocol):
     ) -> bool:
         """Fire one due run, exactly once among all workers.
 
-        Atomically: if the schedule is still ``active`` with ``next_run_at ==
+        ``task.id`` is derived from the schedule id and ``expected_next_run_at`` (see
+        :func:`omniq.core.schedules.run_id`): every worker firing the same run builds the
+        same task. Atomically: if the schedule is still ``active`` with ``next_run_at ==
         expected_next_run_at``, set ``next_run_at`` and ``status``, add one to ``run_count``,
         set ``last_run_at = task.created_at``, enqueue ``task`` and append ``events`` to the
         backend's event store; otherwise change nothing (another worker fired this run
-        first). Callers pass ``events`` only when the event store shares this task queue's
-        ``write_order`` (same backend), so the run's ``enqueued`` event can never follow
-        its claim.
+        first). A store without multi-key transactions may instead *create the task if
+        absent*, then compare-and-set the schedule: the deterministic id makes that exactly
+        once too (a second creator finds the task there and returns ``False``). Callers
+        pass ``events`` only when the backend declares ``fused_events``, so the run's
+        ``enqueued`` event can never follow its claim.
 
         Returns:
             Whether this call fired the run.
@@ -365,35 +419,30 @@ class TaskQueue(Protocol):
         """Return the tasks a schedule fired, in the order they were enqueued."""
         ...
 
-    async def next_run_at(self, queues: Sequence[str]) -> float | None:
-        """Earliest ``run_at`` of a claimable task in ``queues``, or ``None`` if there is none."""
-        ...
-
 
 @runtime_checkable
 class ResultStorage(Protocol):
-    """Stores task results, each with an optional expiry.
-
-    Optional attribute ``write_order``: when a result storage and a task queue have the same
-    non-``None`` ``write_order``, writes issued to them in sequence are applied in that
-    order even if the caller does not await each one first (SQLite: one writer thread).
-    The worker then issues a result and the status it enables together, saving a commit.
-    """
-
-    async def put(self, result: ResultRecord) -> None:
-        """Store (or replace) the result of ``result.task_id``."""
-        ...
+    """Stores task results, each with an optional expiry and the attempt that produced it."""
 
     async def put_many(self, results: Sequence[ResultRecord]) -> None:
-        """Store (or replace) several results in one atomic write."""
+        """Store results in one atomic write.
+
+        A stored result of the same task is replaced only when the new one's ``attempt`` is
+        not lower than its own: a worker that lost its lease and writes late can never
+        replace the result of the attempt that took the task over.
+        """
         ...
 
     async def get(self, task_id: str, now: float) -> ResultRecord | None:
-        """Return the unexpired result of a task, or ``None``."""
+        """Return the unexpired result of a task (``expires_at >= now``), or ``None``."""
         ...
 
     async def delete(self, task_id: str) -> bool:
         """Delete a result; return whether one existed."""
+        ...
+
+    async def delete_many(self, task_ids: Sequence[str]) -> int:
+        """Delete the results of these tasks in bulk; return how many existed."""
         ...
 
     async def purge_expired(self, now: float) -> int:
@@ -415,6 +464,80 @@ class EventStorage(Protocol):
 
 
 @runtime_checkable
+class ServerClock(Protocol):
+    """Optional: a store with a clock of its own (PostgreSQL ``now()``, Redis ``TIME``).
+
+    Workers on several machines then take every lease time from that one clock (through
+    :class:`omniq.core.clock.StoreClock`, which keeps the offset of the local clock), so
+    leases do not depend on the machines' clocks agreeing. Stores without one (SQLite,
+    memory, files) use the local clock: their workers share one machine, or must keep their
+    clocks in sync (NTP) when a file store is shared between machines.
+    """
+
+    async def server_time(self) -> float:
+        """The store's current time, in seconds since the epoch."""
+        ...
+
+
+@runtime_checkable
+class StoreProbe(Protocol):
+    """Optional: a backend that can tell whether its store exists, without creating it.
+
+    The ``omniq`` read commands (``status``, ``tasks``, ``results``...) ask before they open
+    a backend, so that a mistyped ``--db-path`` or ``--project`` is reported instead of
+    quietly creating an empty store. Only ``omniq worker`` and the library create stores.
+    """
+
+    def store_exists(self) -> bool:
+        """Whether the store holds an OmniQ project (blocking; creates nothing).
+
+        Raises:
+            BackendError: The store's server cannot be asked.
+        """
+        ...
+
+
+@runtime_checkable
+class NotificationSink(Protocol):
+    """What a :class:`Notifier` feeds: OmniQ's in-process wake-ups (``omniq.core.notify``)."""
+
+    def tasks_available(self, when: float | None = None) -> None:
+        """Tasks were stored or became claimable (due at ``when``, or now)."""
+        ...
+
+    def result_ready(self, task_id: str) -> None:
+        """``task_id`` reached a final outcome."""
+        ...
+
+    def schedules_changed(self, when: float | None = None) -> None:
+        """A schedule was added or resumed (next due at ``when``)."""
+        ...
+
+    def cancel_requested(self) -> None:
+        """The cancellation of an executing task was requested."""
+        ...
+
+
+@runtime_checkable
+class Notifier(Protocol):
+    """Optional: wake-ups from other processes (LISTEN/NOTIFY, pub/sub, subjects, polling).
+
+    The backend's verbs publish, in the same write where the store has transactions (a new
+    task, a result, a schedule, a cancellation request); the notifier listens and calls the
+    sink. Notifications are hints, never the truth: a lost one costs a poll interval, since
+    workers and waiters keep polling as a backstop.
+    """
+
+    async def start(self, sink: NotificationSink) -> None:
+        """Start listening; call ``sink`` for every notification until :meth:`stop`."""
+        ...
+
+    async def stop(self) -> None:
+        """Stop listening (idempotent)."""
+        ...
+
+
+@runtime_checkable
 class Backend(Protocol):
     """A backend bundles one implementation of each storage role.
 
@@ -424,12 +547,18 @@ class Backend(Protocol):
         event_store: The event storage.
         channel: Key for in-process wake-ups: OmniQ instances in one process whose backends
             have the same channel see each other's enqueues and results at once.
+        capabilities: What the three roles do together (see
+            :class:`omniq.storage.capabilities.Capabilities`).
+
+    Optional attributes: ``notifier`` (a :class:`Notifier`, or ``None``) for wake-ups
+    from other processes, and ``clock`` (a :class:`ServerClock`, or ``None``).
     """
 
     task_queue: TaskQueue
     result_store: ResultStorage
     event_store: EventStorage
     channel: str
+    capabilities: Capabilities
 
     def initialize(self) -> None:
         """Create or open the store (idempotent)."""

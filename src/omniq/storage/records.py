@@ -93,12 +93,15 @@ class ResultRecord(msgspec.Struct, kw_only=True):
         payload: Serialized, possibly signed value (opaque to backends).
         created_at: When it was stored.
         expires_at: When it disappears (from ``result_ttl``), or ``None``.
+        attempt: The attempt that produced it (the task's ``attempts`` when it was
+            claimed): a result never replaces one of a later attempt.
     """
 
     task_id: str
     payload: bytes
     created_at: float
     expires_at: float | None = None
+    attempt: int = 0
 
 
 class ScheduleRecord(msgspec.Struct, kw_only=True):

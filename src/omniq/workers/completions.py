@@ -4,10 +4,11 @@ Each completed task needs its result stored, its status set and a ``completed`` 
 written. Done one task at a time that is three writes per task; the batcher instead
 collects every completion that arrives while the previous batch is being written and writes
 the next batch with three writes in all, in the order that keeps crashes safe: results first
-(a task is never ``completed`` without its result), then statuses, then events (in the
-statuses' own write when the event store shares the task queue's writer). The waiting
-dependents of the batch are released right after the statuses (in the same write order on
-SQLite, usually the same commit), and this process's workers are woken for them.
+(a task is never ``completed`` without its result), then statuses, then events. With
+``fused_results`` and ``fused_events`` (one SQLite file) the three are one atomic write. The
+waiting dependents of the batch are released right after the statuses (issued together with
+them when the store has ``ordered_writes``: usually the same commit), and this process's
+workers are woken for them.
 """
 
 from __future__ import annotations
@@ -15,16 +16,17 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from omniq.core.dependencies import Dependencies
-from omniq.core.notify import Channel
+from omniq.core.store import Store
+from omniq.exceptions import StoreUnavailableError
 from omniq.models.event import EventType, TaskEvent
-from omniq.storage.interfaces import EventStorage, ResultStorage, TaskQueue, share_write_order
+from omniq.models.task import TaskStatus
+from omniq.monitoring.observer import TaskObserver
 from omniq.storage.records import ResultRecord, TaskRecord
+from omniq.workers.persistence import Patience, landed
 
 __all__ = ["CompletionBatcher"]
 
@@ -44,18 +46,19 @@ class CompletionBatcher:
     """Writes completions of one worker in batches.
 
     Attributes:
-        task_queue: Where statuses are set.
-        result_store: Where results go.
-        event_store: Where ``completed`` events go.
-        channel: Wakes result waiters of this process once a batch is written.
+        store: Statuses (task queue), results, ``completed`` events, and the wake-ups of
+            this process's result waiters once a batch is written.
         worker_id: The worker whose leases the tasks hold.
+        patience: How long a batch keeps trying through a store outage (see
+            :mod:`omniq.workers.persistence`).
+        observer: Told of each completion once durable, before result waiters are woken
+            (so what they see is counted), or ``None``.
     """
 
-    task_queue: TaskQueue
-    result_store: ResultStorage
-    event_store: EventStorage
-    channel: Channel
+    store: Store
     worker_id: str
+    patience: Patience = field(default_factory=Patience)
+    observer: TaskObserver | None = None
     _pending: list[_Completion] = field(default_factory=list)
     _writer: asyncio.Task[None] | None = None
 
@@ -91,63 +94,93 @@ class CompletionBatcher:
             for item in batch:
                 item.done.set_result(item.record.id in owned)
                 if item.record.id in owned:
-                    self.channel.notify_result(item.record.id)
+                    if self.observer is not None:
+                        self.observer.task_finished(item.record, TaskStatus.COMPLETED, None)
+                    self.store.channel.notify_result(item.record.id)
 
     async def _write(self, batch: list[_Completion]) -> set[str]:
-        now = time.time()
+        store = self.store
+        capabilities = store.capabilities
+        now = store.clock.now()
         results = [
             ResultRecord(
                 task_id=item.record.id,
                 payload=item.payload,
                 created_at=now,
                 expires_at=None if item.record.result_ttl is None else now + item.record.result_ttl,
+                attempt=item.record.attempts,
             )
             for item in batch
             if item.payload is not None
         ]
         ids = [item.record.id for item in batch]
-        # When the result and event stores share the task queue's writer (one SQLite file),
-        # results, statuses and ``completed`` events are one atomic write: a task is never
-        # completed without its result, even when a write fails half way (a full disk), and
-        # a waiter woken below finds the whole outcome durable. Otherwise the results are
-        # stored first. The waiting dependents are released right after the statuses, in
-        # the same write order (usually the same commit): a crash cannot leave a completed
-        # task whose dependents stay waiting.
-        steps: list[Awaitable[Any]] = []
-        fuse_results = share_write_order(self.result_store, self.task_queue)
-        if results and not fuse_results:  # another store: the results are durable first
-            await self.result_store.put_many(results)
-        fuse_events = share_write_order(self.task_queue, self.event_store)
-        steps.append(
-            self.task_queue.complete_many(
+        # With fused results and events (one SQLite file), results, statuses and
+        # ``completed`` events are one atomic write: a task is never completed without its
+        # result, even when a write fails half way (a full disk), and a waiter woken below
+        # finds the whole outcome durable. Otherwise the results are stored first.
+        if results and not capabilities.fused_results:
+            await self.patience.run(lambda: store.result_store.put_many(results), "results")
+
+        def complete() -> Awaitable[list[str]]:
+            return store.task_queue.complete_many(
                 ids,
                 self.worker_id,
                 now,
-                functools.partial(self._completed_events, now=now) if fuse_events else None,
-                results if fuse_results else (),
+                functools.partial(self._completed_events, now=now)
+                if capabilities.fused_events
+                else None,
+                results if capabilities.fused_results else (),
             )
-        )
-        release_in_order = share_write_order(self.task_queue, self.task_queue)
-        if release_in_order:
-            steps.append(self.task_queue.release_dependents(ids))  # only completed ones count
-        outcomes = await asyncio.gather(*steps)
-        completed: list[str] = outcomes[-2] if release_in_order else outcomes[-1]
+
+        dependencies = Dependencies(store, self.worker_id)
+        writes: list[Awaitable[object]] = []
+        if capabilities.ordered_writes:
+            # Issued together, applied in order (usually one commit): a crash cannot leave
+            # a completed task whose dependents stay waiting. Only completed ones count.
+            fused = capabilities.fused_events
+            completed, released = await asyncio.gather(
+                complete(),
+                store.task_queue.release_dependents(
+                    ids, dependencies.released_events if fused else None
+                ),
+            )
+            if released:
+                writes.append(dependencies.announce_released(released, logged=fused))
+        else:  # a pool: the release must not overtake the completion
+            completed = await self._complete_patiently(ids, complete)
+            writes.append(self.patience.run(lambda: dependencies.release(completed), "dependents"))
         owned = set(completed)
         lost = [task_id for task_id in ids if task_id not in owned]
         if lost:  # the runner tells a requested cancellation from a lost lease, and logs
             _log.debug("not recorded completed (lease lost or cancel requested): %s", lost)
-        dependencies = Dependencies(self.task_queue, self.event_store, self.channel, self.worker_id)
-        writes: list[Awaitable[object]] = []
-        if release_in_order:
-            if outcomes[-1]:
-                writes.append(dependencies.announce_released(outcomes[-1]))
-        else:
-            writes.append(dependencies.release(completed))
-        if completed and not fuse_events:
-            writes.append(self.event_store.append(self._completed_events(completed, now)))
+        if completed and not capabilities.fused_events:
+            events = self._completed_events(completed, now)
+            writes.append(self.patience.run(lambda: store.event_store.append(events), "events"))
         if writes:
             await asyncio.gather(*writes)
         return owned
+
+    async def _complete_patiently(
+        self, ids: list[str], complete: Callable[[], Awaitable[list[str]]]
+    ) -> list[str]:
+        """``complete()``, tried again through an outage; the ids this worker completed.
+
+        A retry (here, or the backend's own after a dropped connection) finds the tasks
+        whose first commit went through (its answer lost) completed already: the ids not
+        returned are read back, and those completed by this worker count as its own (see
+        :func:`~omniq.workers.persistence.landed`).
+        """
+        try:
+            completed = await complete()
+        except StoreUnavailableError:
+            completed = await self.patience.run(complete, f"completing {len(ids)} tasks")
+        done = set(completed)
+        for task_id in ids:
+            if task_id not in done and await landed(
+                self.store.task_queue, task_id, TaskStatus.COMPLETED, self.worker_id
+            ):
+                completed.append(task_id)
+        return completed
 
     def _completed_events(self, task_ids: list[str], now: float) -> list[TaskEvent]:
         """The ``completed`` events of ``task_ids``."""

@@ -6,15 +6,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from omniq.core import validation as check
 from omniq.exceptions import ConfigurationError, MissingDependencyError
 from omniq.workers.executors import AsyncExecutor, TaskExecutor, ThreadPoolTaskExecutor
 
-__all__ = ["PLANNED_WORKER_TYPES", "WORKER_TYPES", "WorkerOptions", "create_executor"]
+__all__ = ["WORKER_TYPES", "WorkerOptions", "create_executor"]
 
 #: Worker types that can be started today.
 WORKER_TYPES: tuple[str, ...] = ("async", "thread_pool", "process_pool", "gevent")
-#: Worker types named by the documentation that are not built yet.
-PLANNED_WORKER_TYPES: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,12 +25,24 @@ class WorkerOptions:
         lease_duration: Seconds a claim is valid without renewal; a dead worker's tasks are
             re-run by others after at most this long.
         poll_interval: Seconds between store checks while idle (other processes' enqueues
-            are seen after at most this long; this process's at once).
+            are seen after at most this long; this process's at once). On a store that
+            notifies (PostgreSQL), other processes' enqueues wake the worker at once too,
+            and it looks at the store at least every second as a backstop.
         grace_period: Seconds ``stop_worker`` waits for running tasks before releasing them.
         prefetch_multiplier: Most tasks each slot holds, running or claimed ahead. Each
             slot holds about 20 ms of work (by the mean body time): no-op-sized bodies get
             the full multiplier, 5 ms bodies 4, bodies of 20 ms and more none, so claims keep
             up with short bodies and no task waits behind long ones. 1 disables it.
+        all_queues: Also serve every queue that holds tasks, after the declared ones (in
+            name order). The worker re-reads the store's queues every few seconds, so a
+            queue a producer starts using is served without a restart; the worker
+            registry shows ``*`` among its queues. ``omniq worker`` without ``--queues``
+            and without configured queues runs this way.
+        metrics_port: Serve the worker's Prometheus metrics over HTTP on this port
+            (``/metrics``; 0 picks a free port, logged); ``None``: no metrics. Needs
+            ``omniq[metrics]`` (see :mod:`omniq.monitoring.worker_metrics`).
+        metrics_host: The address the metrics server listens on: loopback by default,
+            ``0.0.0.0`` to let a Prometheus on another host scrape it.
     """
 
     max_workers: int = 4
@@ -39,6 +50,9 @@ class WorkerOptions:
     poll_interval: float = 0.02
     grace_period: float = 30.0
     prefetch_multiplier: int = 32
+    all_queues: bool = False
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
 
     @classmethod
     def from_mapping(cls, options: Mapping[str, Any]) -> WorkerOptions:
@@ -46,7 +60,7 @@ class WorkerOptions:
         defaults = cls()
         allowed = {
             "max_workers", "lease_duration", "poll_interval", "grace_period",
-            "prefetch_multiplier",
+            "prefetch_multiplier", "all_queues", "metrics_port", "metrics_host",
         }  # fmt: skip
         unknown = sorted(set(options) - allowed)
         if unknown:
@@ -58,24 +72,45 @@ class WorkerOptions:
             count = options.get(key, getattr(defaults, key))
             if isinstance(count, bool) or not isinstance(count, int) or count < 1:
                 raise ConfigurationError(f"{key} {count!r} is not valid: expected an integer >= 1")
-            counts[key] = count
+            counts[key] = check.check_int(count, key, minimum=1)
         values: dict[str, float] = {}
         for key in ("lease_duration", "poll_interval", "grace_period"):
             value = options.get(key, getattr(defaults, key))
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int | float)
-                or value < 0
-                or (value == 0 and key != "grace_period")
-            ):
+            if isinstance(value, bool) or not isinstance(value, int | float):
                 bound = ">= 0" if key == "grace_period" else "> 0"
                 raise ConfigurationError(
                     f"{key} {value!r} is not valid: expected a number of seconds {bound}"
                 )
-            values[key] = float(value)
+            # finite, >= 0 (> 0 but for grace_period), at most 100 years
+            seconds = check.check_seconds(value, key, allow_zero=key == "grace_period")
+            values[key] = float(seconds or 0.0)
+        all_queues = options.get("all_queues", False)
+        if not isinstance(all_queues, bool):
+            raise ConfigurationError(
+                f"all_queues {all_queues!r} is not valid: expected true or false"
+            )
+        metrics_port = options.get("metrics_port")
+        if metrics_port is not None and (
+            isinstance(metrics_port, bool)
+            or not isinstance(metrics_port, int)
+            or not 0 <= metrics_port <= 65535
+        ):
+            raise ConfigurationError(
+                f"metrics_port {metrics_port!r} is not valid: expected a TCP port from 0 to "
+                "65535 (0: any free port), or null for no metrics"
+            )
+        metrics_host = options.get("metrics_host", defaults.metrics_host)
+        if not isinstance(metrics_host, str) or not metrics_host.strip():
+            raise ConfigurationError(
+                f"metrics_host {metrics_host!r} is not valid: expected an address to listen "
+                "on, e.g. '127.0.0.1' or '0.0.0.0'"
+            )
         return cls(
             max_workers=counts["max_workers"],
             prefetch_multiplier=counts["prefetch_multiplier"],
+            all_queues=all_queues,
+            metrics_port=metrics_port,
+            metrics_host=metrics_host.strip(),
             **values,
         )
 
@@ -128,8 +163,4 @@ def create_executor(worker_type: str, max_workers: int) -> TaskExecutor:
         check_monkey_patched()
         return GeventTaskExecutor(max_workers)
     allowed = ", ".join(repr(name) for name in WORKER_TYPES)
-    if worker_type in PLANNED_WORKER_TYPES:
-        raise ConfigurationError(
-            f"worker_type {worker_type!r} is planned but not available yet; use one of {allowed}"
-        )
     raise ConfigurationError(f"worker_type {worker_type!r} is not one of {allowed}")

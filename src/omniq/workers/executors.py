@@ -9,17 +9,19 @@ stops the body where the worker type allows it. Coroutine bodies on the worker's
 cancelled, ``process_pool`` kills the child process, ``gevent`` kills the greenlet; a plain
 function in a thread cannot be interrupted, so it runs on unobserved while ``run`` returns,
 and its slot stays taken until the thread really ends (``max_workers`` is never exceeded;
-``abandoned`` counts such bodies).
+``abandoned`` counts such bodies). :func:`watch_threads` tells a caller which bodies run in
+threads, so a stopping worker keeps their leases until they really end.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import functools
 import inspect
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, Protocol
 
 from omniq.exceptions import TaskTimeoutError
@@ -34,6 +36,7 @@ __all__ = [
     "is_async_callable",
     "run_with_time_limit",
     "time_limit_error",
+    "watch_threads",
 ]
 
 
@@ -133,6 +136,49 @@ _slot_held_by: contextvars.ContextVar[list[asyncio.Future[Any]] | None] = contex
 )
 
 
+#: Set by whoever awaits :meth:`TaskExecutor.run` (see :func:`watch_threads`): a body that
+#: runs in a thread, and so cannot be interrupted, adds its future to the list.
+_thread_bodies: contextvars.ContextVar[list[asyncio.Future[Any]] | None] = contextvars.ContextVar(
+    "omniq_thread_bodies", default=None
+)
+
+
+#: Set by whoever awaits :meth:`TaskExecutor.run` (see :func:`watch_start`): the
+#: ``time.perf_counter()`` at which the body started, once a slot was free, is appended.
+_body_start: contextvars.ContextVar[list[float] | None] = contextvars.ContextVar(
+    "omniq_body_start", default=None
+)
+
+
+@contextlib.contextmanager
+def watch_start(into: list[float]) -> Iterator[None]:
+    """Append to ``into`` when the body of a task created meanwhile starts (``perf_counter``).
+
+    As for :func:`watch_threads`, create the task awaiting :meth:`TaskExecutor.run` inside
+    this block. The body starts once a slot is free, which may be after ``run`` is called.
+    """
+    token = _body_start.set(into)
+    try:
+        yield
+    finally:
+        _body_start.reset(token)
+
+
+@contextlib.contextmanager
+def watch_threads(into: list[asyncio.Future[Any]]) -> Iterator[None]:
+    """Collect into ``into`` the futures of bodies run in threads by tasks created meanwhile.
+
+    Create the task that awaits :meth:`TaskExecutor.run` inside this block (a task copies the
+    context it starts in). A body in a thread cannot be interrupted: while its future is not
+    done, the body is still running.
+    """
+    token = _thread_bodies.set(into)
+    try:
+        yield
+    finally:
+        _thread_bodies.reset(token)
+
+
 def hold_slot_until(body: asyncio.Future[Any]) -> None:
     """Keep the slot of the body ``run`` is running taken until ``body`` is done.
 
@@ -166,6 +212,9 @@ class _BoundedExecutor:
         held_by: list[asyncio.Future[Any]] = []
         token = _slot_held_by.set(held_by)
         started = time.perf_counter()
+        start_watch = _body_start.get()
+        if start_watch is not None:
+            start_watch.append(started)
         try:
             return await self._run_body(func, kwargs, time_limit)
         finally:
@@ -205,7 +254,13 @@ class _ThreadBackedExecutor(_BoundedExecutor):
         self, func: Callable[..., Any], kwargs: dict[str, Any], time_limit: float | None
     ) -> Any:
         loop = asyncio.get_running_loop()
-        body = loop.run_in_executor(self._pool, call_body, func, kwargs)
+        # In a copy of this context, as asyncio.to_thread does: the body sees the context
+        # variables of the task running it (the current trace span, for one).
+        call = functools.partial(contextvars.copy_context().run, call_body, func, kwargs)
+        body = loop.run_in_executor(self._pool, call)
+        watchers = _thread_bodies.get()
+        if watchers is not None:
+            watchers.append(body)
         try:
             # shield: cancelling must not mark the body done while its thread runs on.
             return await run_with_time_limit(asyncio.shield(body), time_limit, _THREAD_RUNS_ON)

@@ -1,6 +1,7 @@
 """Run a gevent worker: ``python -m omniq.workers.gevent_main --project NAME [options]``.
 
-This is the supported way to run ``worker_type="gevent"``. gevent must monkey-patch the
+The older entry point: ``omniq worker --type gevent`` does the same with the flags of every
+other worker type (``--config``, ``--lease``, ``-n``...). gevent must monkey-patch the
 standard library before anything else is imported, but ``python -m omniq.workers...`` has
 already imported the ``omniq`` package (and asyncio, threading, sqlite3...) by the time this
 module runs. So, unless the process is already patched (e.g. started with
@@ -21,6 +22,10 @@ Options:
     --grace SECONDS       how long a stop waits for running tasks (default 30)
     --import MODULE       import a module first (repeatable), e.g. the one defining tasks
     --log-level LEVEL     logging level on stderr (default INFO)
+
+Protection settings come from the environment, as for ``omniq worker``:
+``OMNIQ_STRICT_SERIALIZATION``, ``OMNIQ_ALLOWED_MODULES`` and ``OMNIQ_SECRET_KEY`` (see
+:mod:`omniq.serialization`).
 """
 
 from __future__ import annotations
@@ -35,7 +40,14 @@ import sys
 from collections.abc import Coroutine
 from typing import Any
 
-from omniq.core.omniq import OmniQ
+from omniq.api import OmniQ
+from omniq.config import check_config
+from omniq.config.decode import config_from_dict
+from omniq.config.env import env_layer
+from omniq.exceptions import MissingDependencyError
+from omniq.models.config import OmniQConfig
+
+__all__ = ["main", "patched", "reexec_patched"]
 
 _log = logging.getLogger("omniq.gevent_main")
 
@@ -45,22 +57,32 @@ _BOOT = (
 )
 
 
-def _patched() -> bool:
-    try:
-        from gevent import monkey
-    except ImportError:
-        return False
-    return bool(monkey.is_module_patched("threading") and monkey.is_module_patched("socket"))
+def patched() -> bool:
+    """Whether gevent has monkey-patched this process (threading and sockets)."""
+    monkey = sys.modules.get("gevent.monkey")
+    return monkey is not None and bool(
+        monkey.is_module_patched("threading") and monkey.is_module_patched("socket")
+    )
 
 
-def _reexec_patched(argv: list[str]) -> None:
-    """Replace this process with one that patches before importing OmniQ."""
+def reexec_patched(boot: str, argv: list[str]) -> None:
+    """Replace this process (``os.execv``: same pid) with ``python -c boot *argv``.
+
+    ``boot`` must patch first (``monkey.patch_all()``) and only then import OmniQ.
+
+    Raises:
+        MissingDependencyError: gevent is not installed.
+    """
     try:
         import gevent  # noqa: F401 - only checks that it is installed
     except ImportError:
-        sys.exit("omniq.workers.gevent_main needs gevent: pip install 'omniq[gevent]'")
+        raise MissingDependencyError(
+            "the gevent worker needs gevent: pip install 'omniq[gevent]'"
+        ) from None
+    sys.stdout.flush()
+    sys.stderr.flush()
     warnings = [f"-W{option}" for option in sys.warnoptions]
-    os.execv(sys.executable, [sys.executable, *warnings, "-c", _BOOT, *argv])
+    os.execv(sys.executable, [sys.executable, *warnings, "-c", boot, *argv])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,6 +149,17 @@ def _run_resilient(main: Coroutine[Any, Any, int]) -> int:
             loop.close()
 
 
+def _protection(project: str) -> OmniQConfig:
+    """``strict_serialization``, ``allowed_modules`` and ``secret_key`` from ``OMNIQ_*``."""
+    layer = env_layer()
+    keys = ("strict_serialization", "allowed_modules", "secret_key")
+    config = config_from_dict(
+        {"project_name": project, **{k: layer[k] for k in keys if k in layer}}
+    )
+    check_config(config)
+    return config
+
+
 async def _serve(args: argparse.Namespace) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -134,9 +167,13 @@ async def _serve(args: argparse.Namespace) -> int:
         loop.add_signal_handler(signum, stop.set)
     backend_options = {} if args.db_path is None else {"db_path": args.db_path}
     queues = [name for name in (args.queues or "").split(",") if name] or None
+    protection = _protection(args.project)
     async with OmniQ(
-        project_name=args.project, backend_type=args.backend, queues=queues, **backend_options
-    ) as oq:
+        project_name=args.project, backend_type=args.backend, queues=queues,
+        strict_serialization=protection.strict_serialization,
+        secret_key=protection.secret_key, allowed_modules=protection.allowed_modules,
+        **backend_options,
+    ) as oq:  # fmt: skip
         await oq.start_worker_async(
             worker_type="gevent", max_workers=args.concurrency, grace_period=args.grace
         )
@@ -149,6 +186,9 @@ async def _serve(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    if not _patched():
-        _reexec_patched(sys.argv[1:])
+    if not patched():
+        try:
+            reexec_patched(_BOOT, sys.argv[1:])
+        except MissingDependencyError as exc:
+            sys.exit(str(exc))
     sys.exit(main())

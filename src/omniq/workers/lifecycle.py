@@ -17,25 +17,27 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from omniq.core.dependencies import Dependencies
-from omniq.core.notify import Channel
 from omniq.core.retry import retry_delay, should_retry
-from omniq.exceptions import SerializationError
+from omniq.core.store import Store
+from omniq.core.validation import check_call
+from omniq.exceptions import ConfigurationError, SerializationError, StoreUnavailableError
 from omniq.models.event import EventType, TaskEvent
 from omniq.models.task import TaskError, TaskStatus
+from omniq.monitoring.observer import TaskObserver
 from omniq.serialization import Serializer
-from omniq.storage.interfaces import (
-    EventStorage,
-    ResultStorage,
-    TaskQueue,
-    share_write_order,
-)
 from omniq.storage.records import TaskRecord
 from omniq.workers.completions import CompletionBatcher
-from omniq.workers.executors import TaskExecutor
+from omniq.workers.executors import TaskExecutor, watch_start, watch_threads
+from omniq.workers.persistence import Patience, landed
 
 __all__ = ["TaskRunner", "error_from_exception"]
 
 _log = logging.getLogger("omniq.worker")
+
+
+def _since(clock: list[float]) -> float:
+    """Seconds since the body started (``clock`` holds its start, once it started)."""
+    return time.perf_counter() - clock[0] if clock else 0.0
 
 
 def error_from_exception(exc: BaseException) -> TaskError:
@@ -67,32 +69,34 @@ class TaskRunner:
     """Runs claimed tasks and records their outcome.
 
     Attributes:
-        task_queue: Where tasks live.
-        result_store: Where results go.
-        event_store: Where events go.
+        store: Where tasks, results and events live, with this process's wake-ups for
+            result waiters and idle workers.
         serializer: Decodes calls, encodes results.
-        channel: In-process wake-ups for result waiters and idle workers.
         executor: Runs the bodies.
         worker_id: Written on events and used for lease ownership.
         completions: Batches the writes of successful outcomes.
+        patience: How long an outcome write keeps trying through a store outage.
+        observer: Told as tasks start, end and are recorded (metrics, traces), or ``None``;
+            completions are told by :attr:`completions`, which should hold the same one.
     """
 
-    task_queue: TaskQueue
-    result_store: ResultStorage
-    event_store: EventStorage
+    store: Store
     serializer: Serializer
-    channel: Channel
     executor: TaskExecutor
     worker_id: str
     completions: CompletionBatcher
+    patience: Patience = field(default_factory=Patience)
+    observer: TaskObserver | None = None
     # id -> the running body (None until it starts) of every attempt in progress here
     _bodies: dict[str, asyncio.Future[Any] | None] = field(default_factory=dict, init=False)
     _interrupted: set[str] = field(default_factory=set, init=False)
+    # id -> the thread futures of its body, if it runs in a thread (cannot be interrupted)
+    _threads: dict[str, list[asyncio.Future[Any]]] = field(default_factory=dict, init=False)
 
     @property
     def dependencies(self) -> Dependencies:
         """The dependency policy, acting as this worker."""
-        return Dependencies(self.task_queue, self.event_store, self.channel, self.worker_id)
+        return Dependencies(self.store, self.worker_id)
 
     def interrupt(self, task_id: str) -> bool:
         """Stop waiting for a running body whose cancellation was requested.
@@ -112,6 +116,18 @@ class TaskRunner:
         if body is not None:
             body.cancel()
         return True
+
+    def running_in_threads(self, task_ids: list[str]) -> list[str]:
+        """Those of ``task_ids`` whose body runs in a thread here that has not ended.
+
+        Such a body cannot be interrupted: cancelling :meth:`run` would leave it running
+        while another worker could claim its task.
+        """
+        return [
+            task_id
+            for task_id in task_ids
+            if any(not body.done() for body in self._threads.get(task_id, ()))
+        ]
 
     def refusal(self, record: TaskRecord, now: float) -> _Refusal | None:
         """Why a claimed task must not run (cancelled, expired, too many lost attempts)."""
@@ -159,7 +175,7 @@ class TaskRunner:
             started: The write of this task's :meth:`start_events`, awaited before any later
                 event is written so events stay in order; when ``None`` they are written here.
         """
-        now = time.time()
+        now = self.store.clock.now()
         refusal = self.refusal(record, now)
         if refusal is not None:
             if body_done is not None:
@@ -167,28 +183,38 @@ class TaskRunner:
             await self._finish(record, *refusal)
             return
         if started is None:
-            started = self.event_store.append(self.start_events([record], now))
+            started = self.store.event_store.append(self.start_events([record], now))
         started_task = asyncio.ensure_future(started)
         try:
-            func, args, kwargs = self.serializer.load_call(record.payload)
-        except SerializationError as exc:
+            func, args, kwargs, headers = self.serializer.load_call_with_headers(record.payload)
+            arguments = {**args, **kwargs}
+            # No retry can make a call fit its function's signature: it fails at once.
+            check_call(func, arguments)
+        except (SerializationError, ConfigurationError) as exc:
             if body_done is not None:
                 body_done()
             await started_task
+            detail = (
+                "the call could not be loaded"
+                if isinstance(exc, SerializationError)
+                else "its arguments do not fit the function's signature (not retried)"
+            )
             await self._finish(
-                record,
-                TaskStatus.FAILED,
-                EventType.FAILED,
-                error_from_exception(exc),
-                "the call could not be loaded",
+                record, TaskStatus.FAILED, EventType.FAILED, error_from_exception(exc), detail
             )
             return
         self._bodies[record.id] = None  # from here on, interrupt() can reach this attempt
+        observer = self.observer
+        if observer is not None:
+            observer.task_started(record, headers, max(0.0, now - record.run_at))
         try:
-            await self._attempt(record, func, {**args, **kwargs}, started_task, body_done)
+            await self._attempt(record, func, arguments, started_task, body_done)
         finally:
             self._bodies.pop(record.id, None)
+            self._threads.pop(record.id, None)
             self._interrupted.discard(record.id)
+            if observer is not None:
+                observer.attempt_ended(record)
 
     async def _attempt(
         self,
@@ -204,14 +230,20 @@ class TaskRunner:
         await started_task
         # The body runs as its own future so that a requested cancellation can interrupt it
         # (see interrupt) without cancelling this coroutine, which then records the outcome.
-        body = asyncio.ensure_future(self.executor.run(func, kwargs, record.timeout))
+        threads = self._threads[record.id] = []
+        clock: list[float] = []  # when the body started (after waiting for a free slot)
+        with watch_threads(threads), watch_start(clock):
+            body = asyncio.ensure_future(self.executor.run(func, kwargs, record.timeout))
         self._bodies[record.id] = body
         if record.id in self._interrupted:  # requested while its start event was written
             body.cancel()
+        observer = self.observer
         try:
             value = await body
             if body_done is not None:
                 body_done()
+            if observer is not None:
+                observer.body_ended(record, _since(clock), None)
         except asyncio.CancelledError as exc:
             current = asyncio.current_task()
             if current is not None and current.cancelling():  # the worker is stopping
@@ -219,6 +251,8 @@ class TaskRunner:
                 raise
             if body_done is not None:
                 body_done()
+            if observer is not None:
+                observer.body_ended(record, _since(clock), exc)
             if record.id in self._interrupted:
                 await self._cancelled(record, "its body was interrupted (or abandoned)")
             else:  # the body itself raised CancelledError
@@ -230,6 +264,8 @@ class TaskRunner:
         except BaseException as exc:
             if body_done is not None:
                 body_done()
+            if observer is not None:
+                observer.body_ended(record, _since(clock), exc)
             await started_task
             await self._failed(record, error_from_exception(exc))
             return
@@ -268,9 +304,9 @@ class TaskRunner:
             _log.warning("task %s: its callback failed: %s: %s", record.id, error.type,
                          error.message)  # fmt: skip
             detail = "the task stays completed with its result; callbacks are not retried"
-            await self.event_store.append([
-                self._event(record, EventType.CALLBACK_FAILED, time.time(), error=error,
-                            detail=detail)
+            await self.store.event_store.append([
+                self._event(record, EventType.CALLBACK_FAILED, self.store.clock.now(),
+                            error=error, detail=detail)
             ])  # fmt: skip
 
     async def _failed(self, record: TaskRecord, error: TaskError) -> None:
@@ -279,21 +315,30 @@ class TaskRunner:
             await self._finish(record, TaskStatus.FAILED, EventType.FAILED, error, detail)
             return
         delay = retry_delay(record)
-        now = time.time()
+        store = self.store
+        now = store.clock.now()
         detail = f"retry {record.retry_count + 1} of {record.max_retries} in {delay:.3f}s"
         event = self._event(record, EventType.RETRYING, now, error=error, detail=detail)
-        # On one backend the event commits with the status, before any worker can claim
+        # With fused events the event commits with the status, before any worker can claim
         # the next attempt; otherwise it follows in a second write.
-        fused = share_write_order(self.task_queue, self.event_store)
-        if not await self.task_queue.retry_later(
-            record.id, self.worker_id, now + delay, error, [event] if fused else ()
-        ):
+        fused = store.capabilities.fused_events
+
+        def retry() -> Awaitable[bool]:
+            return store.task_queue.retry_later(
+                record.id, self.worker_id, now + delay, error, [event] if fused else ()
+            )
+
+        if not await self._write_outcome(retry, record.id, TaskStatus.RETRYING):
             await self._discarded(record, "retrying", stored_result=False)
             return
+        if self.observer is not None:
+            self.observer.task_finished(record, TaskStatus.RETRYING, error)
         if not fused:
-            await self.event_store.append([event])
+            await self.patience.run(
+                lambda: store.event_store.append([event]), f"task {record.id}: its event"
+            )
         _log.info("task %s failed (%s), %s", record.id, error.type, detail)
-        self.channel.notify_tasks_at(now + delay)
+        store.channel.notify_tasks_at(now + delay)
 
     async def _cancelled(self, record: TaskRecord, detail: str) -> None:
         """Record a task whose cancellation was requested while it ran as ``cancelled``."""
@@ -303,7 +348,7 @@ class TaskRunner:
 
     async def _discarded(self, record: TaskRecord, outcome: str, *, stored_result: bool) -> None:
         """An outcome was refused: its cancellation was requested meanwhile, or lease lost."""
-        current = await self.task_queue.get(record.id)
+        current = await self.store.task_queue.get(record.id)
         if (
             current is None
             or not current.cancel_requested
@@ -313,7 +358,7 @@ class TaskRunner:
             _log.warning("task %s: lease lost, its %s outcome was discarded", record.id, outcome)
             return
         if stored_result:  # written just before the refusal: a cancelled task has none
-            await self.result_store.delete(record.id)
+            await self.store.result_store.delete(record.id)
         detail = f"cancelled on request while executing: its {outcome} outcome was discarded"
         if not await self._record_final(record, TaskStatus.CANCELLED, EventType.CANCELLED,
                                         _CANCELLED_RUNNING, detail):  # fmt: skip
@@ -339,18 +384,46 @@ class TaskRunner:
         detail: str | None,
     ) -> bool:
         """Write a final outcome (not ``completed``), its event, and cancel its dependents."""
-        now = time.time()
-        owned = await self.task_queue.finish(
-            record.id, status, now, worker_id=self.worker_id, error=error
-        )
-        if not owned:
+        store = self.store
+        now = store.clock.now()
+        event = self._event(record, event_type, now, error=error, detail=detail)
+        fused = store.capabilities.fused_events
+
+        def finish() -> Awaitable[bool]:
+            return store.task_queue.finish(
+                record.id, status, now, worker_id=self.worker_id, error=error,
+                events=[event] if fused else (),
+            )  # fmt: skip
+
+        if not await self._write_outcome(finish, record.id, status):
             return False
-        await self.event_store.append(
-            [self._event(record, event_type, now, error=error, detail=detail)]
+        if self.observer is not None:
+            self.observer.task_finished(record, status, error)
+        if not fused:  # a reader woken by the status may read the events a moment early
+            await self.patience.run(
+                lambda: store.event_store.append([event]), f"task {record.id}: its event"
+            )
+        store.channel.notify_result(record.id)
+        await self.patience.run(
+            lambda: self.dependencies.cancel_dependents(record.id, status),
+            f"task {record.id}: cancelling its dependents",
         )
-        self.channel.notify_result(record.id)
-        await self.dependencies.cancel_dependents(record.id, status)
         return True
+
+    async def _write_outcome(
+        self, write: Callable[[], Awaitable[bool]], task_id: str, status: TaskStatus
+    ) -> bool:
+        """Write an outcome, patiently through an outage; whether this worker's write holds.
+
+        A refused write that finds the task already so counts as this worker's: a retry
+        (here, or the backend's own after a dropped connection) of a write whose commit
+        went through while its answer was lost.
+        """
+        try:
+            done = await write()
+        except StoreUnavailableError:
+            done = await self.patience.run(write, f"task {task_id}: recording it {status.value}")
+        return done or await landed(self.store.task_queue, task_id, status, self.worker_id)
 
     def _event(
         self,

@@ -10,11 +10,11 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import time
 from collections.abc import Sequence
 
 from omniq.storage.admin import WorkerRecord, WorkerRegistry
 from omniq.storage.interfaces import TaskQueue
+from omniq.workers.persistence import FailureLog, log_failure
 
 __all__ = ["heartbeat", "register", "unregister"]
 
@@ -27,11 +27,11 @@ async def register(
     queues: Sequence[str],
     concurrency: int,
     lease_duration: float,
+    now: float,
 ) -> None:
-    """Add the worker's row (started and last seen now)."""
+    """Add the worker's row (started and last seen ``now``)."""
     if not isinstance(task_queue, WorkerRegistry):
         return
-    now = time.time()
     record = WorkerRecord(
         id=worker_id, hostname=socket.gethostname(), pid=os.getpid(), queues=list(queues),
         concurrency=concurrency, lease_duration=lease_duration, started_at=now,
@@ -40,17 +40,32 @@ async def register(
     try:
         await task_queue.register_worker(record)
     except Exception:
-        _log.exception("worker %s: registering it failed", worker_id)
+        log_failure(_log, f"worker {worker_id}: registering it failed")
 
 
-async def heartbeat(task_queue: TaskQueue, worker_id: str) -> None:
-    """Record that the worker is alive now."""
+async def heartbeat(
+    task_queue: TaskQueue, worker_id: str, now: float, failures: FailureLog | None = None
+) -> None:
+    """Record that the worker is alive at ``now``.
+
+    Args:
+        task_queue: The worker's queue (a registry, or nothing is done).
+        worker_id: The worker.
+        now: Its heartbeat time.
+        failures: Logs a heartbeat failing again and again once (else each failure is).
+    """
     if not isinstance(task_queue, WorkerRegistry):
         return
     try:
-        await task_queue.heartbeat_worker(worker_id, time.time())
+        await task_queue.heartbeat_worker(worker_id, now)
     except Exception:
-        _log.exception("worker %s: its heartbeat failed", worker_id)
+        if failures is None:
+            log_failure(_log, f"worker {worker_id}: its heartbeat failed")
+        else:
+            failures.failed()
+        return
+    if failures is not None:
+        failures.succeeded()
 
 
 async def unregister(task_queue: TaskQueue, worker_id: str) -> None:
@@ -60,4 +75,4 @@ async def unregister(task_queue: TaskQueue, worker_id: str) -> None:
     try:
         await task_queue.unregister_worker(worker_id)
     except Exception:
-        _log.exception("worker %s: unregistering it failed", worker_id)
+        log_failure(_log, f"worker {worker_id}: unregistering it failed")

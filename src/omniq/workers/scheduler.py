@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 
-from omniq.core.notify import Channel
 from omniq.core.schedules import decode_spec, next_run_after, run_record, status_after_firing
+from omniq.core.store import Store
 from omniq.models.event import EventType, TaskEvent
-from omniq.storage.interfaces import EventStorage, TaskQueue, share_write_order
 
 __all__ = ["ScheduleFirer"]
 
@@ -22,22 +20,21 @@ class ScheduleFirer:
     """Enqueues the due runs of schedules.
 
     Attributes:
-        task_queue: Where schedules and their runs live.
-        event_store: Where the runs' ``enqueued`` events go.
-        channel: Wakes this process's workers for the new runs and the next due times.
+        store: Schedules and their runs (task queue), the runs' ``enqueued`` events, and
+            the wake-ups of this process's workers for the new runs and next due times.
         batch: Most schedules fired per pass.
     """
 
-    task_queue: TaskQueue
-    event_store: EventStorage
-    channel: Channel
+    store: Store
     batch: int = 100
 
     async def fire_due(self) -> int:
         """Fire every schedule due now (a missed run fires once); return how many fired."""
-        now = time.time()
+        store = self.store
+        now = store.clock.now()
         fired = 0
-        for schedule in await self.task_queue.due_schedules(now, self.batch):
+        together = store.capabilities.fused_events
+        for schedule in await store.task_queue.due_schedules(now, self.batch):
             spec = decode_spec(schedule.spec)
             due = schedule.next_run_at
             if due is None:  # pragma: no cover - due_schedules only returns scheduled ones
@@ -46,25 +43,24 @@ class ScheduleFirer:
             status = status_after_firing(schedule, following)
             if status is not schedule.status:
                 following = None
-            task = run_record(schedule, spec, now)
+            task = run_record(schedule, spec, now, due)
             enqueued = TaskEvent(
                 task_id=task.id,
                 type=EventType.ENQUEUED,
                 timestamp=now,
                 detail=f"run {schedule.run_count + 1} of schedule {schedule.id}",
             )
-            together = share_write_order(self.task_queue, self.event_store)
-            if not await self.task_queue.fire_schedule(
+            if not await store.task_queue.fire_schedule(
                 schedule.id, due, following, status, task, [enqueued] if together else ()
             ):
                 continue  # another worker fired this run first
             fired += 1
             if not together:  # a mixed setup: the event follows the run (maybe its claim)
-                await self.event_store.append([enqueued])
+                await store.event_store.append([enqueued])
             if following is not None:
-                self.channel.notify_schedules_at(following)
+                store.channel.notify_schedules_at(following)
             _log.info("schedule %s fired run %d (task %s)", schedule.id, schedule.run_count + 1,
                       task.id)  # fmt: skip
         if fired:
-            self.channel.notify_tasks()
+            store.channel.notify_tasks()
         return fired

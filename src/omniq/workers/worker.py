@@ -16,25 +16,23 @@ import functools
 import logging
 import os
 import socket
-import time
+import threading
 import uuid
 from collections.abc import Callable, Sequence
 
 from omniq.core.dependencies import Dependencies
 from omniq.core.notify import Channel
+from omniq.core.store import Store
 from omniq.exceptions import WorkerError
 from omniq.models.event import EventType, TaskEvent
-from omniq.storage.interfaces import (
-    EventStorage,
-    ResultStorage,
-    TaskQueue,
-    share_write_order,
-)
+from omniq.storage.interfaces import TaskQueue
 from omniq.workers import registry
 from omniq.workers.lifecycle import TaskRunner
+from omniq.workers.persistence import FailureLog
+from omniq.workers.queue_watch import ALL_QUEUES, QueueWatch
 from omniq.workers.scheduler import ScheduleFirer
 
-__all__ = ["Worker", "claim_window", "new_worker_id"]
+__all__ = ["UNPROTECTED_WARNING", "Worker", "claim_window", "new_worker_id"]
 
 _log = logging.getLogger("omniq.worker")
 
@@ -46,6 +44,20 @@ SCHEDULE_CHECK_SECONDS = 1.0
 
 #: Work each slot may hold claimed ahead, in seconds of (mean) body time (see claim_window).
 PREFETCH_SECONDS = 0.02
+
+#: Logged once at start by a worker with neither strict mode nor a secret_key (``%s``: its id).
+UNPROTECTED_WARNING = (
+    "worker %s runs unprotected: whoever can write to the store can run code here "
+    "(pickled functions and arguments, any importable function); set "
+    "strict_serialization=True with allowed_modules (or @oq.task), and/or a secret_key, "
+    "to close that"
+)
+
+#: Longest idle wait between two looks at a store whose notifier wakes the worker (the
+#: notifications are the signal; this is only the backstop for a lost one).
+NOTIFIED_POLL_SECONDS = 1.0
+#: Seconds between two reads of the store's queues by a worker with ``all_queues``.
+QUEUE_REFRESH_SECONDS = 2.0
 
 
 def claim_window(max_workers: int, prefetch_multiplier: int, mean_duration: float | None) -> int:
@@ -87,6 +99,9 @@ class Worker:
             (default: half the lease).
         prefetch_multiplier: Most tasks each slot holds claimed ahead while bodies are
             short (see :func:`claim_window`); 1 disables prefetching.
+        all_queues: Also serve every queue that holds waiting tasks, after ``queues``
+            (re-read every :data:`QUEUE_REFRESH_SECONDS`; see
+            :mod:`omniq.workers.queue_watch`).
     """
 
     def __init__(
@@ -99,12 +114,20 @@ class Worker:
         grace_period: float = 30.0,
         maintenance_interval: float | None = None,
         prefetch_multiplier: int = 32,
+        all_queues: bool = False,
     ) -> None:
         self.runner = runner
         self.worker_id = runner.worker_id
         self._queues = queues
+        self.all_queues = all_queues
+        self._discovered: list[str] = []
+        self._watch = QueueWatch(runner.store.task_queue, self.worker_id)
         self.lease_duration = lease_duration
         self.poll_interval = poll_interval
+        # With wake-ups from other processes, polling is only the backstop.
+        self._backstop = (
+            max(poll_interval, NOTIFIED_POLL_SECONDS) if runner.store.notifiers else poll_interval
+        )
         self.grace_period = grace_period
         self.prefetch_multiplier = prefetch_multiplier
         self.maintenance_interval = maintenance_interval or lease_duration / 2
@@ -115,27 +138,34 @@ class Worker:
         self._wakeup = asyncio.Event()
         self._stopping = False
         self._loops: list[asyncio.Task[None]] = []
+        self._keeper: asyncio.Task[None] | None = None  # renews leases after stop (see stop)
+        # Each step that fails again and again (a full disk, a store down) logs once, then
+        # once more when it works again, and backs off meanwhile.
+        me = f"worker {self.worker_id}"
+        self._failures = {
+            step: FailureLog(_log, f"{me}: {step}", first_pause=poll_interval)
+            for step in ("claiming tasks", "renewing leases", "heartbeat", "looking for "
+                         "cancellations", "firing schedules", "maintenance", "reading the queues")
+        }  # fmt: skip
         self.loop: asyncio.AbstractEventLoop | None = None
+        #: ``threading.get_ident()`` of the thread (or greenlet, under gevent) running
+        #: :attr:`loop`, once started.
+        self.loop_thread: int | None = None
+
+    @property
+    def store(self) -> Store:
+        """The store this worker claims from and records outcomes in."""
+        return self.runner.store
 
     @property
     def task_queue(self) -> TaskQueue:
         """The queue this worker claims from."""
-        return self.runner.task_queue
-
-    @property
-    def result_store(self) -> ResultStorage:
-        """Where results are stored."""
-        return self.runner.result_store
-
-    @property
-    def event_store(self) -> EventStorage:
-        """Where events are written."""
-        return self.runner.event_store
+        return self.runner.store.task_queue
 
     @property
     def channel(self) -> Channel:
         """In-process wake-ups."""
-        return self.runner.channel
+        return self.runner.store.channel
 
     @property
     def is_running(self) -> bool:
@@ -148,8 +178,11 @@ class Worker:
         return len(self._running)
 
     def queues(self) -> Sequence[str]:
-        """The queue names served, in order."""
-        return self._queues() if callable(self._queues) else self._queues
+        """The queue names served, in order (with ``all_queues``, those found in the store last)."""
+        declared = self._queues() if callable(self._queues) else self._queues
+        if not self.all_queues:
+            return declared
+        return [*declared, *(name for name in self._discovered if name not in declared)]
 
     async def start(self) -> None:
         """Start claiming on the running event loop.
@@ -159,9 +192,22 @@ class Worker:
         """
         if self._loops:
             raise WorkerError(f"worker {self.worker_id} was already started")
+        if self.runner.observer is not None:  # may refuse, e.g. a metrics port that is taken
+            self.runner.observer.worker_started(self)
         self.loop = asyncio.get_running_loop()
-        await registry.register(self.task_queue, self.worker_id, list(self.queues()),
-                                self.runner.executor.max_workers, self.lease_duration)  # fmt: skip
+        self.loop_thread = threading.get_ident()
+        advertised = list(self.queues())
+        try:
+            if self.all_queues:
+                self._discovered = await self._watch.waiting_queues(self.store.clock.now())
+                advertised = [*self.queues(), ALL_QUEUES]
+            await registry.register(self.task_queue, self.worker_id, advertised,
+                                    self.runner.executor.max_workers, self.lease_duration,
+                                    self.store.clock.now())  # fmt: skip
+        except BaseException:
+            if self.runner.observer is not None:
+                self.runner.observer.worker_stopped(self)
+            raise
         self._wakeup = asyncio.Event()
         self.channel.add_task_listener(self._wakeup)
         self._loops = [
@@ -171,10 +217,28 @@ class Worker:
             asyncio.create_task(self._schedule_loop(), name=f"omniq-schedules-{self.worker_id}"),
             asyncio.create_task(self._cancel_loop(), name=f"omniq-cancel-{self.worker_id}"),
         ]
+        if self.all_queues:
+            self._loops.append(
+                asyncio.create_task(self._queue_loop(), name=f"omniq-queues-{self.worker_id}")
+            )
         _log.info("worker %s started on queues %s", self.worker_id, list(self.queues()))
+        self._warn_if_unprotected()
+
+    def _warn_if_unprotected(self) -> None:
+        """Log one line when whoever can write to the store can run code in this worker."""
+        serializer = self.runner.serializer
+        if serializer.strict or serializer.signed or self.store.private_queue:
+            return
+        _log.warning(UNPROTECTED_WARNING, self.worker_id)
 
     async def stop(self, grace_period: float | None = None) -> None:
         """Stop claiming, let running tasks finish, release what did not finish in time.
+
+        A body still running in a thread once the grace period is over cannot be
+        interrupted, so its task is not released: another worker would run it while this
+        body still does. The worker keeps renewing that lease until the body ends, then
+        records its outcome as usual (:attr:`keeping_leases`); :meth:`abandon` gives those
+        leases up (closing the OmniQ does).
 
         Args:
             grace_period: Seconds to wait for running tasks (default: the worker's).
@@ -192,20 +256,82 @@ class Worker:
         for task in others:
             task.cancel()
         await asyncio.gather(*others, return_exceptions=True)
-        leftover = list(self._running)
+        kept = self.runner.running_in_threads(list(self._running))
+        leftover = [task_id for task_id in self._running if task_id not in kept]
         if leftover:
             await self._release(leftover)
-            for task in list(self._running.values()):
+            stopped = [self._running[task_id] for task_id in leftover if task_id in self._running]
+            for task in stopped:
                 task.cancel()
-            await asyncio.gather(*self._running.values(), return_exceptions=True)
-        self.runner.executor.shutdown()
+            await asyncio.gather(*stopped, return_exceptions=True)
+        if kept:
+            _log.info(
+                "worker %s: %d task bodies run on in threads, which cannot be interrupted: "
+                "their leases are kept until they end, and their outcomes recorded (%s)",
+                self.worker_id, len(kept), ", ".join(kept),
+            )  # fmt: skip
+            self._keeper = asyncio.create_task(
+                self._keep_leases(kept), name=f"omniq-kept-leases-{self.worker_id}"
+            )
+        else:
+            self.runner.executor.shutdown()
         await registry.unregister(self.task_queue, self.worker_id)
+        if self.runner.observer is not None:
+            self.runner.observer.worker_stopped(self)
         _log.info("worker %s stopped (%d tasks released)", self.worker_id, len(leftover))
+
+    @property
+    def keeping_leases(self) -> bool:
+        """Whether the stopped worker still renews the leases of bodies running in threads."""
+        return self._keeper is not None and not self._keeper.done()
+
+    async def _keep_leases(self, task_ids: list[str]) -> None:
+        """Renew the leases of ``task_ids`` until their bodies end and outcomes are recorded."""
+        try:
+            while True:
+                held = [task_id for task_id in task_ids if task_id in self._running]
+                if not held:
+                    return
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.lease_duration / 3):
+                        await asyncio.wait([self._running[task_id] for task_id in held])
+                    continue
+                try:
+                    await self.task_queue.extend_leases(
+                        held, self.worker_id, self.store.clock.now() + self.lease_duration
+                    )
+                except Exception:
+                    self._failures["renewing leases"].failed()
+                else:
+                    self._failures["renewing leases"].succeeded()
+        finally:
+            self.runner.executor.shutdown()
+
+    async def abandon(self) -> None:
+        """Stop renewing the leases kept by :meth:`stop`; their tasks run again once expired.
+
+        Their bodies run on in their threads unobserved (daemon threads end with the
+        process); if the process outlives the lease, another worker may run the task while
+        the body still does.
+        """
+        keeper = self._keeper
+        if keeper is None or keeper.done():
+            return
+        keeper.cancel()
+        tasks = list(self._running.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(keeper, *tasks, return_exceptions=True)
+        _log.warning(
+            "worker %s: gave up the leases of %d tasks whose bodies still run in threads; "
+            "they run again once their leases expire",
+            self.worker_id, len(tasks),
+        )  # fmt: skip
 
     async def _release(self, task_ids: list[str]) -> None:
         released = await self.task_queue.release(task_ids, self.worker_id)
-        now = time.time()
-        await self.event_store.append([
+        now = self.store.clock.now()
+        await self.store.event_store.append([
             TaskEvent(task_id=task_id, type=EventType.RELEASED, timestamp=now,
                       worker_id=self.worker_id, detail="worker stopped before it finished")
             for task_id in released
@@ -227,14 +353,14 @@ class Worker:
             # that enqueues again right after its last result is served in ~1 ms, not a
             # full poll interval later, and an idle worker still polls only every interval.
             self._idle_wait = (
-                _FIRST_IDLE_WAIT if claimed else min(self._idle_wait * 2, self.poll_interval)
+                _FIRST_IDLE_WAIT if claimed else min(self._idle_wait * 2, self._backstop)
             )
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation
             # that coincides with the wake-up, and this loop would then never end.
-            timeout = min(self._idle_wait, self.poll_interval)
+            timeout = min(self._idle_wait, self._backstop)
             due = self.channel.next_due(after=self._last_claim_at)
             if due is not None:  # a task of this process becomes due before the next poll
-                timeout = max(0.0, min(timeout, due - time.time()))
+                timeout = max(0.0, min(timeout, due - self.store.clock.now()))
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout):
                     await self._wakeup.wait()
@@ -245,10 +371,10 @@ class Worker:
         return claim_window(executor.max_workers, self.prefetch_multiplier, executor.mean_duration)
 
     async def _claim(self, limit: int) -> int:
-        now = self._last_claim_at = time.time()
-        # On one backend the start events are written by the claim itself (one commit);
+        now = self._last_claim_at = self.store.clock.now()
+        # With fused events the start events are written by the claim itself (one commit);
         # otherwise in one write right after it.
-        fused = share_write_order(self.task_queue, self.event_store)
+        fused = self.store.capabilities.fused_events
         events_for = functools.partial(self.runner.start_events, now=now) if fused else None
         try:
             records = await self.task_queue.claim(
@@ -256,15 +382,15 @@ class Worker:
                 events_for,
             )  # fmt: skip
         except Exception:
-            _log.exception("worker %s: claim failed, retrying", self.worker_id)
-            await asyncio.sleep(self.poll_interval)
+            await asyncio.sleep(self._failures["claiming tasks"].failed())
             return 0
+        self._failures["claiming tasks"].succeeded()
         if not records:
             return 0
         # Each task awaits its start events before its body runs, so its events stay in order.
         events = [] if fused else self.runner.start_events(records, now)
         started = asyncio.ensure_future(
-            self.event_store.append(events) if events else asyncio.sleep(0)
+            self.store.event_store.append(events) if events else asyncio.sleep(0)
         )
         for record in records:
             self._busy.add(record.id)
@@ -291,17 +417,20 @@ class Worker:
     async def _heartbeat_loop(self) -> None:
         while True:
             await asyncio.sleep(self.lease_duration / 3)
-            await registry.heartbeat(self.task_queue, self.worker_id)
+            await registry.heartbeat(
+                self.task_queue, self.worker_id, self.store.clock.now(), self._failures["heartbeat"]
+            )
             held = list(self._running)
             if not held:
                 continue
             try:
                 renewed = await self.task_queue.extend_leases(
-                    held, self.worker_id, time.time() + self.lease_duration
+                    held, self.worker_id, self.store.clock.now() + self.lease_duration
                 )
             except Exception:
-                _log.exception("worker %s: lease renewal failed", self.worker_id)
+                self._failures["renewing leases"].failed()
                 continue
+            self._failures["renewing leases"].succeeded()
             # Tasks whose body ended may be completed already (no longer executing): not lost.
             lost = (set(held) - set(renewed)) & self._busy
             if lost:
@@ -327,8 +456,9 @@ class Worker:
                 try:
                     cancelled = await self.task_queue.requested_cancellations(busy)
                 except Exception:
-                    _log.exception("worker %s: looking for cancellations failed", self.worker_id)
+                    self._failures["looking for cancellations"].failed()
                     continue
+                self._failures["looking for cancellations"].succeeded()
                 for task_id in cancelled:
                     if self.runner.interrupt(task_id):
                         _log.info("worker %s: task %s cancelled while executing",
@@ -338,21 +468,23 @@ class Worker:
 
     async def _schedule_loop(self) -> None:
         """Fire due schedules; sleep until the next due time this process knows of, or 1 s."""
-        firer = ScheduleFirer(self.task_queue, self.event_store, self.channel)
+        firer = ScheduleFirer(self.store)
         woken = asyncio.Event()
         self.channel.add_schedule_listener(woken)
         try:
             while True:
                 woken.clear()
-                checked = time.time()
+                checked = self.store.clock.now()
+                timeout = SCHEDULE_CHECK_SECONDS
                 try:
                     await firer.fire_due()
                 except Exception:
-                    _log.exception("worker %s: firing schedules failed", self.worker_id)
-                timeout = SCHEDULE_CHECK_SECONDS
+                    timeout = max(timeout, self._failures["firing schedules"].failed())
+                else:
+                    self._failures["firing schedules"].succeeded()
                 due = self.channel.next_schedule_due(after=checked)
                 if due is not None:
-                    timeout = max(0.0, min(timeout, due - time.time()))
+                    timeout = max(0.0, min(timeout, due - self.store.clock.now()))
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(timeout):
                         await woken.wait()
@@ -369,25 +501,46 @@ class Worker:
         ]  # fmt: skip
 
     async def _maintenance_loop(self) -> None:
+        store = self.store
         while True:
             try:
-                now = time.time()
+                await store.clock.sync()
+                now = store.clock.now()
                 events_for = functools.partial(self._recovery_events, now=now)
-                fused = share_write_order(self.task_queue, self.event_store)
+                fused = store.capabilities.fused_events
                 recovered = await self.task_queue.recover_expired_leases(
                     now, events_for if fused else None
                 )
                 if recovered:
                     _log.warning("recovered %d tasks whose worker died", len(recovered))
+                    if self.runner.observer is not None:
+                        self.runner.observer.leases_recovered(recovered)
                     if not fused:
-                        await self.event_store.append(events_for(recovered))
+                        await store.event_store.append(events_for(recovered))
                     self._wakeup.set()
-                await self.result_store.purge_expired(now)
-                settled = await Dependencies(
-                    self.task_queue, self.event_store, self.channel, self.worker_id
-                ).reconcile()
+                await store.result_store.purge_expired(now)
+                settled = await Dependencies(store, self.worker_id).reconcile()
                 if settled:
                     _log.warning("settled %d dependents left waiting by a crash", settled)
+                await self._watch.check_unserved(now, list(self.queues()))
             except Exception:
-                _log.exception("worker %s: maintenance pass failed", self.worker_id)
+                self._failures["maintenance"].failed()
+            else:
+                self._failures["maintenance"].succeeded()
             await asyncio.sleep(self.maintenance_interval)
+
+    async def _queue_loop(self) -> None:
+        """With ``all_queues``: re-read the store's queues; wake the claims for new ones."""
+        while True:
+            await asyncio.sleep(QUEUE_REFRESH_SECONDS)
+            try:
+                found = await self._watch.waiting_queues(self.store.clock.now())
+            except Exception:
+                self._failures["reading the queues"].failed()
+                continue
+            self._failures["reading the queues"].succeeded()
+            if set(found) - set(self._discovered):
+                _log.info("worker %s now also serves %s", self.worker_id,
+                          ",".join(sorted(set(found) - set(self._discovered))))  # fmt: skip
+                self._wakeup.set()
+            self._discovered = found

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import time
 import uuid
@@ -29,7 +30,9 @@ def stop_requested(stop_file: str) -> bool:
 
 
 async def fire_until(oq: OmniQ, stop_file: str, pause: float, max_seconds: float) -> int:
-    firer = ScheduleFirer(oq.task_queue, oq.event_store, channel(f"firer:{uuid.uuid4()}"))
+    # A channel of its own: this script's firings must not wake the test's workers in-process.
+    store = dataclasses.replace(oq.store, channel=channel(f"firer:{uuid.uuid4()}"))
+    firer = ScheduleFirer(store)
     fired = 0
     deadline = time.monotonic() + max_seconds
     while not stop_requested(stop_file):

@@ -1,14 +1,15 @@
 """Run one OmniQ worker in this process until SIGTERM/SIGINT, then stop it gracefully.
 
-Usage: ``python worker.py --db PATH [--worker-type thread_pool] [--max-workers 4]
-[--lease 30] [--poll 0.02] [--grace 30]``
+Usage: ``python worker.py (--db PATH | --dsn DSN) [--project it] [--worker-type thread_pool]
+[--max-workers 4] [--lease 30] [--poll 0.02] [--grace 30]`` (``--dsn``: on PostgreSQL)
 
 Protocol on stdout (one line each, flushed), which the tests wait for:
 
 * ``READY <worker_id>``: the worker is claiming.
 * ``STOPPING``: a stop signal arrived and the worker no longer claims; ``stop_worker``
   is now waiting up to ``--grace`` seconds for running tasks.
-* ``STOPPED``: ``stop_worker`` returned (unfinished tasks were released).
+* ``STOPPED``: ``stop_worker`` returned (unfinished tasks were released, except bodies
+  running in threads, whose leases are kept until they end: the script waits for them).
 * ``CLOSED``: the store is closed; the process exits 0 next.
 """
 
@@ -28,7 +29,9 @@ def say(text: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--db", required=True)
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--db")
+    where.add_argument("--dsn")
     parser.add_argument("--project", default="it")
     parser.add_argument("--worker-type", default="thread_pool")
     parser.add_argument("--max-workers", type=int, default=4)
@@ -45,7 +48,10 @@ def main() -> None:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
 
-    oq = OmniQ(project_name=args.project, db_path=args.db).open()
+    if args.dsn is not None:
+        oq = OmniQ(project_name=args.project, backend_type="postgres", dsn=args.dsn).open()
+    else:
+        oq = OmniQ(project_name=args.project, db_path=args.db).open()
     oq.start_worker(
         worker_type=args.worker_type,
         max_workers=args.max_workers,
@@ -68,6 +74,8 @@ def main() -> None:
     say("STOPPING")
     stopper.join()
     say("STOPPED")
+    while worker.keeping_leases:  # as `omniq worker` does
+        time.sleep(0.01)
     oq.close()
     say("CLOSED")
 

@@ -116,9 +116,74 @@ async def test_a_transaction_sqlite_rolled_back_fails_the_whole_batch(
 
     def roll_everything_back(conn: sqlite3.Connection) -> None:
         conn.execute("ROLLBACK")  # what SQLite itself does on SQLITE_FULL or an I/O error
-        raise sqlite3.OperationalError("database or disk is full")
+        full = sqlite3.OperationalError("database or disk is full")
+        full.sqlite_errorcode = sqlite3.SQLITE_FULL  # as the driver sets it
+        raise full
 
     outcomes = await queue_in_one_batch(writer, [insert(1), roll_everything_back, insert(3)])
     assert all(isinstance(outcome, BackendError) for outcome in outcomes), outcomes
     assert "disk full" in str(outcomes[0])
     assert values(writer) == []  # nothing committed, not even outside a transaction
+
+
+def test_a_lone_blocking_call_runs_in_the_calling_thread(writer: WriterThread) -> None:
+    # No hop to the writer thread and back: the caller runs its own transaction.
+    ran_in = writer.call(lambda conn: threading.get_ident())
+    assert ran_in == threading.get_ident()
+
+
+def test_blocking_calls_queued_meanwhile_share_one_commit(writer: WriterThread) -> None:
+    # While one caller holds the connection, the calls of other threads queue; the next one
+    # to take the connection commits them all in one transaction, and each caller gets its
+    # own outcome (a failing one alone is undone).
+    inside, release = threading.Event(), threading.Event()
+    outcomes: dict[int, object] = {}
+
+    def hold(conn: sqlite3.Connection) -> None:
+        inside.set()
+        release.wait(10)
+
+    def insert(value: int) -> Callable[[sqlite3.Connection], int]:
+        def op(conn: sqlite3.Connection) -> int:
+            conn.execute("INSERT INTO t VALUES (?)", (value,))
+            if value == 3:
+                raise ValueError("three fails after its insert")
+            return value
+
+        return op
+
+    def call(value: int) -> None:
+        try:
+            outcomes[value] = writer.call(insert(value))
+        except ValueError as exc:
+            outcomes[value] = exc
+
+    holder = threading.Thread(target=writer.call, args=(hold,))
+    holder.start()
+    assert inside.wait(10)
+    callers = [threading.Thread(target=call, args=(value,)) for value in (1, 2, 3, 4)]
+    for thread in callers:
+        thread.start()
+    queued = threading.Event()
+    for _ in range(1000):  # poll with a deadline until all four have queued
+        if writer.blocking_waiting() == 4:
+            break
+        queued.wait(0.01)
+    assert writer.blocking_waiting() == 4
+    before = writer.commits
+    release.set()
+    for thread in (holder, *callers):
+        thread.join(10)
+    assert writer.commits - before == 2  # the holder's, then the four queued calls' together
+    assert isinstance(outcomes.pop(3), ValueError)
+    assert outcomes == {1: 1, 2: 2, 4: 4}
+    assert values(writer) == [1, 2, 4]
+
+
+def test_a_blocking_call_nested_in_an_operation_is_refused(writer: WriterThread) -> None:
+    # The caller's thread runs the operation here, not the writer thread: still refused.
+    def nested(conn: sqlite3.Connection) -> None:
+        writer.call(lambda inner: None)
+
+    with pytest.raises(BackendError, match="deadlock"):
+        writer.call(nested)

@@ -52,6 +52,7 @@ def test_every_section() -> None:
         OMNIQ_LOGGING_LEVEL="DEBUG",
         OMNIQ_STRICT_SERIALIZATION="true",
         OMNIQ_SECRET_KEY="k",
+        OMNIQ_ALLOWED_MODULES="shop.tasks, shop.reports",
     )
     assert config.task_queue.config == {
         "db_path": "/tmp/q.db",
@@ -72,6 +73,7 @@ def test_every_section() -> None:
     assert config.logging.level == "DEBUG"
     assert config.strict_serialization is True
     assert config.secret_key == "k"
+    assert config.allowed_modules == ["shop.tasks", "shop.reports"]
 
 
 def test_other_omniq_variables_are_ignored() -> None:

@@ -33,6 +33,7 @@ FULL = OmniQConfig(
     logging=LoggingConfig(level="INFO"),
     strict_serialization=True,
     secret_key="s3cret-value",
+    allowed_modules=["shop.tasks"],
 )
 
 
@@ -145,3 +146,12 @@ def test_to_dict_keeps_secrets_unless_masked() -> None:
 )
 def test_mask_secrets(value: object, key: str, expected: object) -> None:
     assert mask_secrets(value, key) == expected
+
+
+def test_a_password_in_a_key_value_connection_string_is_masked() -> None:
+    queue = TaskQueueConfig(
+        type="postgres",
+        config={"dsn": "host=db user=omniq password='hunter 2' dbname=q"},
+    )
+    assert "hunter" not in repr(queue)
+    assert "password=***" in repr(queue)

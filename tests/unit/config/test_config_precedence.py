@@ -132,7 +132,7 @@ def test_unknown_override_is_an_error(config_file: Path) -> None:
     with pytest.raises(
         ConfigurationError,
         match="from_config_file got an unexpected keyword argument 'max_workers'; allowed: "
-        "'backend_type', ",
+        "'allowed_modules', 'backend_type', ",
     ):
         load_config_file(config_file, max_workers=4)
 

@@ -22,20 +22,15 @@ def _with(**sections: Any) -> dict[str, Any]:
     [
         pytest.param(
             _with(task_queue={"type": "sqlit"}),
-            "task_queue.type: 'sqlit' is not one of 'memory', 'sqlite' "
-            "(planned, not available yet: 'file', 'nats', 'postgres', 'redis')",
+            "task_queue.type: 'sqlit' is not one of 'file', 'memory', 'nats', 'postgres', "
+            "'redis', 'sqlite'",
             id="unknown-backend",
         ),
         pytest.param(
-            _with(result_store={"type": "postgres"}),
-            "result_store.type: 'postgres' is planned, not available yet; "
-            "available: 'memory', 'sqlite'",
-            id="planned-backend",
-        ),
-        pytest.param(
-            _with(event_store={"type": "redis"}),
-            "event_store.type: 'redis' is planned, not available yet",
-            id="planned-event-backend",
+            _with(result_store={"type": "sqlit"}),
+            "result_store.type: 'sqlit' is not one of 'file', 'memory', 'nats', 'postgres', "
+            "'redis', 'sqlite'",
+            id="unknown-result-backend",
         ),
         pytest.param(
             _with(worker={"type": "threads"}),
@@ -44,7 +39,8 @@ def _with(**sections: Any) -> dict[str, Any]:
         ),
         pytest.param(
             _with(projet="x"),
-            "projet: unknown key; allowed: 'event_store', 'logging', 'project_name', "
+            "projet: unknown key; allowed: 'allowed_modules', 'event_store', 'logging', "
+            "'project_name', "
             "'result_store', 'secret_key', 'strict_serialization', 'task_defaults', "
             "'task_queue', 'worker'",
             id="unknown-top-key",
@@ -89,8 +85,9 @@ def _with(**sections: Any) -> dict[str, Any]:
         ),
         pytest.param(
             _with(worker={"config": {"max_wrkers": 4}}),
-            "worker.config.max_wrkers: unknown option; allowed: 'grace_period', "
-            "'lease_duration', 'max_workers', 'poll_interval', 'prefetch_multiplier'",
+            "worker.config.max_wrkers: unknown option; allowed: 'all_queues', "
+            "'grace_period', 'lease_duration', 'max_workers', 'metrics_host', "
+            "'metrics_port', 'poll_interval', 'prefetch_multiplier'",
             id="unknown-worker-option",
         ),
         pytest.param(
@@ -140,8 +137,29 @@ def _with(**sections: Any) -> dict[str, Any]:
         ),
         pytest.param(
             _with(task_defaults={"retry_backoff": 0.5}),
-            "task_defaults.retry_backoff: 0.5 is not valid: expected a number >= 1",
+            "task_defaults.retry_backoff: retry_backoff 0.5 is not valid: expected a number "
+            "from 1 to 100",
             id="backoff-below-one",
+        ),
+        pytest.param(
+            _with(task_defaults={"retry_backoff": 1e200}),
+            "task_defaults.retry_backoff: retry_backoff 1e+200 is not valid",
+            id="backoff-too-large",
+        ),
+        pytest.param(
+            _with(task_defaults={"max_retries": 10**30}),
+            f"task_defaults.max_retries: max_retries {10**30} is out of range",
+            id="retries-too-many",
+        ),
+        pytest.param(
+            _with(task_defaults={"ttl": 1e20}),
+            "task_defaults.ttl: ttl 1e+20 is too long",
+            id="ttl-too-long",
+        ),
+        pytest.param(
+            _with(task_queue={"config": {"queues": ["high\n"]}}),
+            "task_queue.config.queues[0]: queue 'high\\n' is not valid",
+            id="queue-name-with-newline",
         ),
         pytest.param(
             _with(logging={"level": "LOUD"}),
@@ -149,12 +167,27 @@ def _with(**sections: Any) -> dict[str, Any]:
             id="bad-log-level",
         ),
         pytest.param(_with(secret_key=""), "secret_key: must not be empty", id="empty-secret"),
+        pytest.param(
+            _with(allowed_modules=["shop.tasks"]),
+            "allowed_modules: only takes effect with strict_serialization: true",
+            id="allowed-modules-without-strict",
+        ),
+        pytest.param(
+            _with(strict_serialization=True, allowed_modules=["shop tasks"]),
+            "allowed_modules: 'shop tasks' is not a module name",
+            id="bad-allowed-module",
+        ),
         pytest.param({}, "project_name: required key is missing", id="missing-project"),
         pytest.param({"project_name": ""}, "project_name: must not be empty", id="empty-project"),
         pytest.param(
             {"project_name": "has space"},
             "project_name: project_name 'has space' is not valid",
             id="project-name-refused-by-sqlite",
+        ),
+        pytest.param(
+            {"project_name": "proj\n"},
+            "project_name: project_name 'proj\\n' is not valid",
+            id="project-name-with-trailing-newline",
         ),
         pytest.param({1: "x"}, "1: key 1 is not a string", id="non-string-key"),
     ],
@@ -197,6 +230,15 @@ def test_objects_that_cannot_be_plain_data_are_refused() -> None:
     config = OmniQConfig(project_name="p", task_queue=TaskQueueConfig(config={"x": object()}))
     with pytest.raises(ConfigurationError, match=r"^config: "):
         check_config(config)
+
+
+def test_a_planned_backend_is_called_planned(monkeypatch: pytest.MonkeyPatch) -> None:
+    import omniq.config.schema
+
+    monkeypatch.setattr(omniq.config.schema, "PLANNED_BACKENDS", ("kafka",))
+    with pytest.raises(ConfigurationError) as caught:
+        load_config_dict(_with(event_store={"type": "kafka"}))
+    assert str(caught.value).startswith("event_store.type: 'kafka' is planned, not available yet")
 
 
 def test_choice_messages() -> None:

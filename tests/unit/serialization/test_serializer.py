@@ -113,7 +113,7 @@ def test_any_mapping_is_accepted_for_arguments() -> None:
 @pytest.mark.parametrize("strict", [False, True])
 def test_non_string_argument_name_is_refused(strict: bool) -> None:
     with pytest.raises(SerializationError, match="func_kwargs: keys must be argument names"):
-        Serializer(strict=strict).dump_call(helpers.add, {}, {1: "x"})  # type: ignore[dict-item]
+        Serializer(strict=strict, allowed_modules=[HELPERS]).dump_call(helpers.add, {}, {1: "x"})  # type: ignore[dict-item]
 
 
 @pytest.mark.parametrize("strict", [False, True])
@@ -122,7 +122,7 @@ def test_unserializable_argument_names_its_key_and_type(strict: bool, where: str
     bad = {"ok": 1, "lock": threading.Lock()}
     args, kwargs = (bad, {}) if where == "func_args" else ({}, bad)
     with pytest.raises(SerializationError) as info:
-        Serializer(strict=strict).dump_call(helpers.add, args, kwargs)
+        Serializer(strict=strict, allowed_modules=[HELPERS]).dump_call(helpers.add, args, kwargs)
     assert f"cannot serialize {where}['lock']:" in str(info.value)
     assert "_thread.lock" in str(info.value)
 
@@ -212,7 +212,7 @@ def test_round_trip_is_fast() -> None:
 
 
 def test_strict_by_reference_payload_is_interchangeable() -> None:
-    strict, lax = Serializer(strict=True), Serializer()
+    strict, lax = Serializer(strict=True, allowed_modules=[HELPERS]), Serializer()
     _, strict_payload = strict.dump_call(helpers.add, {"a": 1, "b": 2}, {})
     _, lax_payload = lax.dump_call(helpers.add, {"a": 1, "b": 2}, {})
     assert strict_payload == lax_payload
@@ -220,7 +220,7 @@ def test_strict_by_reference_payload_is_interchangeable() -> None:
 
 
 def test_strict_converts_arguments_the_msgspec_way() -> None:
-    serializer = Serializer(strict=True)
+    serializer = Serializer(strict=True, allowed_modules=[HELPERS])
     _, payload = serializer.dump_call(helpers.add, {"a": (1, 2)}, {})
     assert payload[0] == TAG_CALL_MSGPACK
     assert serializer.load_call_arguments(payload) == ({"a": [1, 2]}, {})

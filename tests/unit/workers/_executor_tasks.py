@@ -11,6 +11,18 @@ import time
 from pathlib import Path
 
 
+def write_atomically(path: str | Path, text: str) -> None:
+    """Write ``text`` to a temporary file, then rename it to ``path``.
+
+    A reader polling for ``path`` sees no file or the whole text, never an empty or partial
+    file (``Path.write_text`` creates the file before it writes).
+    """
+    target = Path(path)
+    temporary = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+    temporary.write_text(text)
+    os.replace(temporary, target)
+
+
 def pid() -> int:
     return os.getpid()
 
@@ -57,7 +69,7 @@ def return_lock() -> object:
 
 def sleep_then_mark(seconds: float, mark: str) -> int:
     """Sleep, then create ``mark``: the file is missing if the body was stopped."""
-    Path(f"{mark}.pid").write_text(str(os.getpid()))
+    write_atomically(f"{mark}.pid", str(os.getpid()))
     time.sleep(seconds)
     Path(mark).write_text("finished")
     return os.getpid()

@@ -11,7 +11,7 @@ import threading
 import pytest
 
 from omniq.exceptions import ConfigurationError, MissingDependencyError, TaskTimeoutError
-from omniq.workers.config import PLANNED_WORKER_TYPES, WORKER_TYPES, create_executor
+from omniq.workers.config import WORKER_TYPES, create_executor
 from omniq.workers.executors import (
     AsyncExecutor,
     ThreadPoolTaskExecutor,
@@ -90,7 +90,6 @@ async def test_async_body_past_its_time_limit_is_cancelled() -> None:
 
 def test_every_documented_worker_type_is_available() -> None:
     assert set(WORKER_TYPES) == {"async", "thread_pool", "process_pool", "gevent"}
-    assert PLANNED_WORKER_TYPES == ()
 
 
 def test_process_pool_executor_starts_no_process_until_used() -> None:

@@ -18,8 +18,10 @@ import pytest
 
 from omniq.backends.memory import MemoryBackend
 from omniq.core.notify import Channel
+from omniq.core.store import Store
 from omniq.models.task import TaskStatus
 from omniq.serialization import Serializer
+from omniq.storage.capabilities import SPLIT
 from omniq.storage.records import TaskRecord
 from omniq.workers.completions import CompletionBatcher
 from omniq.workers.executors import AsyncExecutor
@@ -55,9 +57,16 @@ async def backend() -> AsyncIterator[MemoryBackend]:
     await instance.close_async()
 
 
-async def claim_one(backend: MemoryBackend, serializer: Serializer, **fields: Any) -> TaskRecord:
+async def claim_one(
+    backend: MemoryBackend,
+    serializer: Serializer,
+    arguments: dict[str, Any] | None = None,
+    **fields: Any,
+) -> TaskRecord:
     now = time.time()
-    func_name, payload = serializer.dump_call(_executor_tasks.add, {"x": 1, "y": 2}, {})
+    arguments = {"x": 1, "y": 2} if arguments is None else arguments
+    # Stored without enqueue's checks: as a store written by another version would hold it.
+    func_name, payload = serializer.dump_call(_executor_tasks.add, arguments, {})
     record = TaskRecord(
         id="t1",
         func_name=func_name,
@@ -76,18 +85,19 @@ async def claim_one(backend: MemoryBackend, serializer: Serializer, **fields: An
 
 def make_runner(backend: MemoryBackend, log: list[str]) -> TaskRunner:
     queue: Any = LoggingQueue(backend, log)
-    channel = Channel()
-    return TaskRunner(
+    store = Store(
         task_queue=queue,
         result_store=backend.result_store,
         event_store=backend.event_store,
+        capabilities=SPLIT,
+        channel=Channel(),
+    )
+    return TaskRunner(
+        store=store,
         serializer=Serializer(),
-        channel=channel,
         executor=AsyncExecutor(2),
         worker_id=WORKER,
-        completions=CompletionBatcher(
-            queue, backend.result_store, backend.event_store, channel, WORKER
-        ),
+        completions=CompletionBatcher(store, WORKER),
     )
 
 
@@ -114,3 +124,27 @@ async def test_body_done_comes_before_the_outcome_is_written(
     assert task.status is final
     assert log[0] == "body_done", log
     assert log.count("body_done") == 1
+
+
+@pytest.mark.parametrize(
+    ("arguments", "named"),
+    [
+        pytest.param({"x": 1}, "missing a required argument: 'y'", id="missing"),
+        pytest.param({"x": 1, "y": 2, "z": 3}, "unexpected keyword argument 'z'", id="extra"),
+    ],
+)
+async def test_a_call_that_does_not_bind_fails_at_once_without_retries(
+    backend: MemoryBackend, arguments: dict[str, Any], named: str
+) -> None:
+    log: list[str] = []
+    runner = make_runner(backend, log)
+    claimed = await claim_one(backend, runner.serializer, arguments, max_retries=3)
+    await runner.run(claimed, body_done=lambda: log.append("body_done"))
+    task = await backend.task_queue.get("t1")
+    assert task is not None
+    assert task.status is TaskStatus.FAILED
+    assert task.error is not None
+    assert task.error.type == "omniq.exceptions.ConfigurationError"
+    assert named in task.error.message
+    assert "retry_later" not in log
+    assert log == ["body_done", "finish"]

@@ -5,8 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 
-import msgspec
-
+from omniq.backends.memory.copies import copy_task
 from omniq.backends.memory.event_store import MemoryEventStorage
 from omniq.exceptions import BackendError
 from omniq.models.event import TaskEvent
@@ -65,10 +64,7 @@ class AdminVerbs:
                 and (queue_name is None or record.queue_name == queue_name)
             ]
             found.sort(key=lambda record: self._seq[record.id], reverse=True)
-            return [
-                msgspec.structs.replace(r, tags=list(r.tags), depends_on=list(r.depends_on))
-                for r in found[:limit]
-            ]
+            return [copy_task(record) for record in found[:limit]]
 
     async def requeue(
         self,

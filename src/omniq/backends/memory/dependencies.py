@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-import msgspec
-
+from omniq.backends.memory.copies import copy_task
+from omniq.backends.memory.event_store import MemoryEventStorage
+from omniq.exceptions import BackendError
+from omniq.models.event import TaskEvent
 from omniq.models.task import TaskError, TaskStatus
 from omniq.storage.records import TaskRecord
 
@@ -28,6 +30,7 @@ class DependencyVerbs:
 
     _lock: threading.Lock
     _tasks: dict[str, TaskRecord]
+    event_sink: MemoryEventStorage | None
 
     def _init_dependencies(self) -> None:
         # depends_on id -> ids of the waiting tasks that wait for it (a dict as ordered set)
@@ -80,16 +83,21 @@ class DependencyVerbs:
                 done = all(status == TaskStatus.COMPLETED for status in statuses)
                 never = any(status in _NEVER for status in statuses)
                 if done or never:
-                    stuck.append(msgspec.structs.replace(record))
+                    stuck.append(copy_task(record))
                     if len(stuck) >= limit:
                         break
         return stuck
 
-    async def release_dependents(self, task_ids: Sequence[str]) -> list[str]:
+    async def release_dependents(
+        self,
+        task_ids: Sequence[str],
+        events_for: Callable[[list[str]], Sequence[TaskEvent]] | None = None,
+    ) -> list[str]:
         """Make claimable the ``waiting`` dependents whose dependencies all completed.
 
         Args:
             task_ids: Tasks that just completed.
+            events_for: Builds the released tasks' events, appended under the same lock.
 
         Returns:
             The ids that became ``enqueued``.
@@ -105,6 +113,10 @@ class DependencyVerbs:
                         self._forget_dependent(record)
                         self._set_status(record, TaskStatus.ENQUEUED)
                         released.append(dependent_id)
+            if events_for is not None and released:
+                if self.event_sink is None:
+                    raise BackendError("events_for was given but there is no event store")
+                self.event_sink.append_now(events_for(released))
         return released
 
     async def cancel_dependents(self, task_id: str, error: TaskError, now: float) -> list[str]:

@@ -7,27 +7,32 @@ import threading
 from collections.abc import Sequence
 
 from omniq.models.event import TaskEvent
+from omniq.storage.cursors import parse_position
 
 __all__ = ["EventLogVerbs"]
 
 
 class EventLogVerbs:
-    """The :class:`omniq.storage.admin.EventLog` verbs; positions count appends from 1.
+    """The :class:`omniq.storage.admin.EventLog` verbs; cursors count appends from 1.
 
-    ``_log`` holds ``(position, event)`` in append order; the storage fills it.
+    ``_log`` holds ``(position, event)`` in append order; the storage fills it. The cursor
+    of an event is its position as a decimal string.
     """
 
     _lock: threading.Lock
     _by_task: dict[str, list[TaskEvent]]
     _log: list[tuple[int, TaskEvent]]
 
-    async def recent_events(self, after: int | None, limit: int) -> list[tuple[int, TaskEvent]]:
-        """Return events after position ``after`` (or the last ``limit``), oldest first."""
+    async def recent_events(self, after: str | None, limit: int) -> list[tuple[str, TaskEvent]]:
+        """Return events after cursor ``after`` (or the last ``limit``), oldest first."""
+        position = None if after is None else parse_position(after)
         with self._lock:
-            if after is None:
-                return self._log[-limit:] if limit > 0 else []
-            start = bisect.bisect_right(self._log, after, key=lambda entry: entry[0])
-            return self._log[start : start + limit]
+            if position is None:
+                found = self._log[-limit:] if limit > 0 else []
+            else:
+                start = bisect.bisect_right(self._log, position, key=lambda entry: entry[0])
+                found = self._log[start : start + limit]
+            return [(str(position), event) for position, event in found]
 
     async def delete_events(self, task_ids: Sequence[str]) -> int:
         """Delete the events of these tasks; return how many."""

@@ -18,9 +18,6 @@ class MemoryEventStorage(EventLogVerbs):
     given; each task's events are kept in append order.
     """
 
-    #: Set by the backend: stores sharing it apply writes in the order they are issued.
-    write_order: object | None = None
-
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._by_task: dict[str, list[TaskEvent]] = {}

@@ -26,9 +26,6 @@ class MemoryResultStorage(ResultAdminVerbs):
     way in and out.
     """
 
-    #: Set by the backend: stores sharing it apply writes in the order they are issued.
-    write_order: object | None = None
-
     def __init__(self) -> None:
         self._lock = threading.Lock()
         # task_id -> (token, record); the token tells current expiry entries from stale ones.
@@ -46,10 +43,6 @@ class MemoryResultStorage(ResultAdminVerbs):
             ]
             heapq.heapify(self._expiry)
 
-    async def put(self, result: ResultRecord) -> None:
-        """Store (or replace) the result of ``result.task_id``."""
-        self.put_now([result])
-
     def put_now(self, results: Sequence[ResultRecord]) -> None:
         """Store results synchronously (for writes that must be atomic with another store's)."""
         with self._lock:
@@ -57,6 +50,9 @@ class MemoryResultStorage(ResultAdminVerbs):
                 self._put_locked(msgspec.structs.replace(result))
 
     def _put_locked(self, record: ResultRecord) -> None:
+        current = self._results.get(record.task_id)
+        if current is not None and current[1].attempt > record.attempt:
+            return  # a late write of an earlier attempt never replaces a later one
         token = next(self._counter)
         self._results[record.task_id] = (token, record)
         if record.expires_at is not None:
@@ -64,7 +60,7 @@ class MemoryResultStorage(ResultAdminVerbs):
             self._compact()
 
     async def put_many(self, results: Sequence[ResultRecord]) -> None:
-        """Store (or replace) several results at once."""
+        """Store results at once (never over one of a later attempt)."""
         self.put_now(results)
 
     async def get(self, task_id: str, now: float) -> ResultRecord | None:
@@ -85,6 +81,14 @@ class MemoryResultStorage(ResultAdminVerbs):
             if existed:
                 self._compact()
             return existed
+
+    async def delete_many(self, task_ids: Sequence[str]) -> int:
+        """Delete the results of these tasks; return how many existed."""
+        with self._lock:
+            deleted = sum(self._results.pop(task_id, None) is not None for task_id in task_ids)
+            if deleted:
+                self._compact()
+            return deleted
 
     async def purge_expired(self, now: float) -> int:
         """Delete every result whose ``expires_at`` is before ``now``; return how many."""

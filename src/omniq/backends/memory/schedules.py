@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import msgspec
 
+from omniq.backends.memory.copies import copy_task
 from omniq.backends.memory.event_store import MemoryEventStorage
 from omniq.exceptions import BackendError
 from omniq.models.event import TaskEvent
@@ -89,7 +90,7 @@ class ScheduleVerbs:
                 or schedule.next_run_at != expected_next_run_at
             ):
                 return False
-            self._insert_locked([msgspec.structs.replace(task)])
+            self._insert_locked([copy_task(task)])
             schedule.next_run_at = next_run_at
             schedule.status = status
             schedule.run_count += 1
@@ -121,4 +122,4 @@ class ScheduleVerbs:
         """Return the tasks the schedule fired, oldest first."""
         with self._lock:
             ids = list(self._runs.get(schedule_id, ()))
-            return [msgspec.structs.replace(self._tasks[i]) for i in ids if i in self._tasks]
+            return [copy_task(self._tasks[i]) for i in ids if i in self._tasks]

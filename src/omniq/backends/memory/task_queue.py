@@ -1,12 +1,11 @@
 """An in-process task queue: per-queue heaps of claimable tasks under one thread lock.
 
 Every claimable task (``enqueued`` or ``retrying``) has one live *entry* in the index of its
-queue, identified by a token. Entries sit in three heaps:
+queue, identified by a token. Entries sit in two heaps:
 
 * ``waiting``: ordered by ``run_at``; tasks that were not due the last time the queue was
   served. A claim first moves every entry whose ``run_at`` has passed to ``ready``.
 * ``ready``: ordered by ``(-priority, run_at, seq)``; the claim order.
-* ``by_time``: ordered by ``run_at``; every live entry, for :meth:`next_run_at`.
 
 Entries are deleted lazily: an entry is valid only while ``live[task_id]`` still holds its
 token; stale entries are skipped when met and the heaps are rebuilt once they hold more stale
@@ -21,9 +20,8 @@ import itertools
 import threading
 from collections.abc import Callable, Sequence
 
-import msgspec
-
 from omniq.backends.memory.admin import AdminVerbs
+from omniq.backends.memory.copies import copy_task
 from omniq.backends.memory.dependencies import DependencyVerbs
 from omniq.backends.memory.registry import RegistryVerbs
 from omniq.backends.memory.result_store import MemoryResultStorage
@@ -39,36 +37,25 @@ __all__ = ["MemoryTaskQueue"]
 _ReadyEntry = tuple[int, float, int, int, str]
 # (run_at, -priority, seq, token, task_id)
 _WaitingEntry = tuple[float, int, int, int, str]
-# (run_at, token, task_id)
-_TimeEntry = tuple[float, int, str]
 
 #: Heaps are rebuilt when they exceed twice the live entries plus this slack.
 _COMPACT_SLACK = 64
 
 
-def _copy(record: TaskRecord) -> TaskRecord:
-    """Return a copy of ``record`` that shares no mutable state with it."""
-    return msgspec.structs.replace(
-        record, tags=list(record.tags), depends_on=list(record.depends_on)
-    )
-
-
 class _QueueIndex:
     """The claimable tasks of one queue."""
 
-    __slots__ = ("by_time", "live", "ready", "waiting")
+    __slots__ = ("live", "ready", "waiting")
 
     def __init__(self) -> None:
         self.live: dict[str, int] = {}
         self.ready: list[_ReadyEntry] = []
         self.waiting: list[_WaitingEntry] = []
-        self.by_time: list[_TimeEntry] = []
 
     def add(self, record: TaskRecord, seq: int, token: int) -> None:
         """Index a task that just became claimable."""
         self.live[record.id] = token
         heapq.heappush(self.waiting, (record.run_at, -record.priority, seq, token, record.id))
-        heapq.heappush(self.by_time, (record.run_at, token, record.id))
 
     def discard(self, task_id: str) -> None:
         """Forget a task that is no longer claimable (its entries become stale)."""
@@ -102,16 +89,6 @@ class _QueueIndex:
             return task_id
         return None
 
-    def earliest_run_at(self) -> float | None:
-        """Return the smallest ``run_at`` of a live entry, or ``None``."""
-        by_time, live = self.by_time, self.live
-        while by_time:
-            run_at, token, task_id = by_time[0]
-            if live.get(task_id) == token:
-                return run_at
-            heapq.heappop(by_time)
-        return None
-
     def compact(self) -> None:
         """Drop stale entries from any heap that holds more of them than live ones."""
         live = self.live
@@ -122,9 +99,6 @@ class _QueueIndex:
         if len(self.waiting) > limit:
             self.waiting = [e for e in self.waiting if live.get(e[4]) == e[3]]
             heapq.heapify(self.waiting)
-        if len(self.by_time) > limit:
-            self.by_time = [e for e in self.by_time if live.get(e[2]) == e[1]]
-            heapq.heapify(self.by_time)
 
 
 class MemoryTaskQueue(ScheduleVerbs, DependencyVerbs, AdminVerbs, RegistryVerbs):
@@ -135,8 +109,6 @@ class MemoryTaskQueue(ScheduleVerbs, DependencyVerbs, AdminVerbs, RegistryVerbs)
     and out, so callers cannot change stored state by mutating what they pass or receive.
     """
 
-    #: Set by the backend: stores sharing it apply writes in the order they are issued.
-    write_order: object | None = None
     #: Set by the backend: the result store that completions write results to atomically.
     result_sink: MemoryResultStorage | None = None
 
@@ -211,7 +183,7 @@ class MemoryTaskQueue(ScheduleVerbs, DependencyVerbs, AdminVerbs, RegistryVerbs)
         self, tasks: Sequence[TaskRecord], events: Sequence[TaskEvent] = ()
     ) -> None:
         """Blocking twin of :meth:`enqueue`, callable from any thread without an event loop."""
-        records = [_copy(task) for task in tasks]
+        records = [copy_task(task) for task in tasks]
         with self._lock:
             self._insert_locked(records)
             if events:
@@ -282,7 +254,7 @@ class MemoryTaskQueue(ScheduleVerbs, DependencyVerbs, AdminVerbs, RegistryVerbs)
                     record.started_at = now
                     record.worker_id = worker_id
                     record.lease_expires_at = lease_until
-                    claimed.append(_copy(record))
+                    claimed.append(copy_task(record))
                 index.compact()
             if events_for is not None and claimed:
                 if self.event_sink is None:
@@ -366,6 +338,7 @@ class MemoryTaskQueue(ScheduleVerbs, DependencyVerbs, AdminVerbs, RegistryVerbs)
         *,
         worker_id: str | None = None,
         error: TaskError | None = None,
+        events: Sequence[TaskEvent] = (),
     ) -> bool:
         """Move a task to a final state.
 
@@ -380,6 +353,7 @@ class MemoryTaskQueue(ScheduleVerbs, DependencyVerbs, AdminVerbs, RegistryVerbs)
                 and, unless ``status`` is ``cancelled``, without ``cancel_requested``. When
                 ``None``, only succeed if the task is not final yet.
             error: Error to record, if any.
+            events: Appended to the event store with the change (fused write).
 
         Returns:
             Whether the task was updated.
@@ -400,6 +374,10 @@ class MemoryTaskQueue(ScheduleVerbs, DependencyVerbs, AdminVerbs, RegistryVerbs)
             record.lease_expires_at = None
             if error is not None:
                 record.error = error
+            if events:
+                if self.event_sink is None:
+                    raise BackendError("events were given but there is no event store")
+                self.event_sink.append_now(events)
             return True
 
     async def retry_later(
@@ -505,17 +483,4 @@ class MemoryTaskQueue(ScheduleVerbs, DependencyVerbs, AdminVerbs, RegistryVerbs)
         """Return a copy of the task, or ``None`` if unknown."""
         with self._lock:
             record = self._tasks.get(task_id)
-            return None if record is None else _copy(record)
-
-    async def next_run_at(self, queues: Sequence[str]) -> float | None:
-        """Earliest ``run_at`` of a claimable task in ``queues``, or ``None`` if there is none."""
-        earliest: float | None = None
-        with self._lock:
-            for queue_name in queues:
-                index = self._queues.get(queue_name)
-                if index is None:
-                    continue
-                run_at = index.earliest_run_at()
-                if run_at is not None and (earliest is None or run_at < earliest):
-                    earliest = run_at
-        return earliest
+            return None if record is None else copy_task(record)

@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
+from omniq.backends.sqlite.connection import is_busy
 from omniq.backends.sqlite.event_store import INSERT_EVENT, event_row
 from omniq.backends.sqlite.rows import TASK_COLUMNS, record_from_row
 from omniq.backends.sqlite.threads import ReaderThread, WriterThread
 from omniq.models.event import TaskEvent
 from omniq.models.task import TaskStatus
-from omniq.storage.admin import QueueCounts
+from omniq.storage.admin import QueueCounts, TaskFilter
+from omniq.storage.cursors import parse_position
 from omniq.storage.records import TaskRecord
 
 __all__ = ["AdminVerbs"]
 
 _COLUMNS = ", ".join(TASK_COLUMNS)
-_COUNTS = "SELECT queue_name, status, COUNT(*) FROM tasks GROUP BY queue_name, status"
+#: The counts the triggers of schema v5 keep (a few rows, whatever the number of tasks).
+_COUNTS = "SELECT queue_name, status, n FROM task_counts WHERE n > 0"
 _DUE = """
 SELECT queue_name, SUM(run_at <= :now), SUM(run_at > :now), MIN(CASE WHEN run_at <= :now
        THEN run_at END)
@@ -30,6 +37,9 @@ UPDATE tasks
  WHERE id = ? AND status IN ('failed', 'expired')
 """
 _CHUNK = 500  # SQL variable limit
+#: Below this many tasks in the filtered statuses, browsing reads them by index and sorts.
+_FEW = 5_000
+_VACUUM_BUSY_LIMIT = 600.0  # seconds VACUUM keeps waiting for other writers' locks
 
 
 def _marks(count: int) -> str:
@@ -51,7 +61,8 @@ class AdminVerbs:
                 entry = queues.setdefault(queue_name, QueueCounts(queue_name=queue_name, counts={}))
                 entry.counts[status] = count
             for queue_name, due, delayed, oldest in conn.execute(_DUE, {"now": now}):
-                entry = queues[queue_name]
+                # Two statements, two snapshots: a queue's first task may arrive in between.
+                entry = queues.setdefault(queue_name, QueueCounts(queue_name=queue_name, counts={}))
                 entry.due, entry.delayed, entry.oldest_due_at = due or 0, delayed or 0, oldest
             return [queues[name] for name in sorted(queues)]
 
@@ -75,6 +86,40 @@ class AdminVerbs:
 
         def select(conn: sqlite3.Connection) -> list[TaskRecord]:
             return [record_from_row(row) for row in conn.execute(sql, params)]
+
+        return await self._reader.run(select)
+
+    async def browse_tasks(
+        self, where: TaskFilter, before: str | None, limit: int
+    ) -> tuple[list[TaskRecord], str | None]:
+        """A page of filtered tasks, newest first; keyset paging on ``seq`` (no OFFSET).
+
+        A status filter that few tasks match (``executing``, ``failed`` among millions of
+        ``completed``) reads them through the ``(status, finished_at)`` index and sorts
+        them, instead of walking the table from its newest row until enough match.
+        """
+        clauses, params = _filter_clauses(where)
+        if before is not None:
+            clauses.append("seq < ?")
+            params.append(parse_position(before))
+        clause = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        tail = f"{clause} ORDER BY seq DESC LIMIT ?"
+        params.append(limit + 1)
+        statuses = [status.value for status in where.statuses or ()]
+        probe = (
+            "SELECT COUNT(*) FROM (SELECT 1 FROM tasks INDEXED BY tasks_finished "
+            f"WHERE status IN ({_marks(len(statuses))}) LIMIT {_FEW})"
+        )
+
+        def select(conn: sqlite3.Connection) -> tuple[list[TaskRecord], str | None]:
+            few = bool(statuses) and conn.execute(probe, statuses).fetchone()[0] < _FEW
+            index = " INDEXED BY tasks_finished" if few else ""
+            rows = conn.execute(f"SELECT seq, {_COLUMNS} FROM tasks{index}{tail}", params)
+            found = rows.fetchall()
+            more = len(found) > limit
+            found = found[:limit]
+            cursor = str(found[-1][0]) if more else None
+            return [record_from_row(row[1:]) for row in found], cursor
 
         return await self._reader.run(select)
 
@@ -127,3 +172,71 @@ class AdminVerbs:
             return ids
 
         return await self._writer.run(purge)
+
+    async def sweep_orphans(self) -> int:
+        """Delete results and events whose task is no longer in the file; return how many."""
+
+        def sweep(conn: sqlite3.Connection) -> int:
+            gone = "task_id NOT IN (SELECT id FROM tasks)"
+            results = conn.execute(f"DELETE FROM results WHERE {gone}").rowcount
+            return results + conn.execute(f"DELETE FROM events WHERE {gone}").rowcount
+
+        return await self._writer.run(sweep)
+
+    async def reclaim_space(self) -> int:
+        """Rewrite the file without its free pages (``VACUUM``); return the bytes freed.
+
+        ``VACUUM`` copies every live row into a new file: it needs free disk space up to the
+        database's size, and holds the write lock until it is done, so workers' writes (claims,
+        outcomes, enqueues) wait meanwhile (they retry through a busy timeout). It waits in
+        turn while other connections write (retrying for up to 10 minutes), so it never fails
+        with ``database is locked``.
+        """
+
+        def vacuum(conn: sqlite3.Connection) -> int:
+            path = Path(conn.execute("PRAGMA database_list").fetchone()[2])
+            before = _file_size(path)
+            deadline = time.monotonic() + _VACUUM_BUSY_LIMIT
+            while True:  # other processes' writes hold the lock now and then: wait for a gap
+                try:
+                    conn.execute("VACUUM")
+                    break
+                except sqlite3.OperationalError as exc:
+                    if not is_busy(exc) or time.monotonic() > deadline:
+                        raise
+                time.sleep(0.01)
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the file shrinks at checkpoint
+            return max(0, before - _file_size(path))
+
+        return await self._reader.run(vacuum)
+
+
+def _filter_clauses(where: TaskFilter) -> tuple[list[str], list[object]]:
+    """The SQL conditions of a filter, and their parameters."""
+    clauses: list[str] = []
+    params: list[object] = []
+    if where.statuses is not None:
+        clauses.append(f"status IN ({_marks(len(where.statuses))})")
+        params.extend(status.value for status in where.statuses)
+    if where.queue_name is not None:
+        clauses.append("queue_name = ?")
+        params.append(where.queue_name)
+    if where.name is not None:
+        clauses.append("name = ?")
+        params.append(where.name)
+    if where.tag is not None:  # tags is a JSON array of strings: match one element exactly
+        clauses.append("EXISTS (SELECT 1 FROM json_each(tasks.tags) WHERE json_each.value = ?)")
+        params.append(where.tag)
+    if where.id_prefix:  # a range on the unique index of id, not a LIKE scan
+        clauses.append("id >= ? AND id < ?")
+        params.extend((where.id_prefix, where.id_prefix + "\U0010ffff"))
+    return clauses, params
+
+
+def _file_size(path: Path) -> int:
+    """Bytes of the database file and its write-ahead log."""
+    total = 0
+    for name in (str(path), f"{path}-wal"):
+        with contextlib.suppress(FileNotFoundError):
+            total += os.path.getsize(name)
+    return total

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import itertools
 import sqlite3
@@ -14,16 +15,20 @@ from omniq.backends.sqlite.connection import (
     Synchronous,
     connect,
     enable_wal,
+    quick_check,
     translate_error,
 )
 from omniq.backends.sqlite.event_store import SQLiteEventStorage
-from omniq.backends.sqlite.paths import default_db_path, validate_project_name
+from omniq.backends.sqlite.notifier import FileWatchNotifier, file_watch_notifier
+from omniq.backends.sqlite.paths import check_writable, default_db_path, validate_project_name
 from omniq.backends.sqlite.result_store import SQLiteResultStorage
 from omniq.backends.sqlite.schema import ensure_schema
 from omniq.backends.sqlite.task_queue import SQLiteTaskQueue
 from omniq.backends.sqlite.threads import ReaderThread, WriterThread
 from omniq.exceptions import BackendError, ConfigurationError
+from omniq.storage.capabilities import Capabilities
 from omniq.storage.lifecycle import BackendLifecycle
+from omniq.storage.private import create_private_file, make_private_dirs
 
 __all__ = ["SQLiteBackend"]
 
@@ -51,7 +56,12 @@ class SQLiteBackend(BackendLifecycle):
         result_store: The result storage.
         event_store: The event storage.
         channel: In-process wake-up key (the resolved file path).
+        capabilities: Everything: one writer thread commits a task, its events and its
+            result in one transaction, in the order they were issued; other processes
+            share the file.
         db_path: The database file.
+        notifier: Wakes this process's idle workers when another process writes the file
+            (inotify, Linux), or ``None`` where files cannot be watched: workers then poll.
 
     Example:
         >>> backend = SQLiteBackend(project_name="my_project", db_path=tmp / "q.db")
@@ -62,6 +72,10 @@ class SQLiteBackend(BackendLifecycle):
     task_queue: SQLiteTaskQueue
     result_store: SQLiteResultStorage
     event_store: SQLiteEventStorage
+    notifier: FileWatchNotifier | None
+    capabilities = Capabilities(
+        fused_events=True, fused_results=True, ordered_writes=True, shared=True
+    )
 
     def __init__(
         self,
@@ -90,6 +104,7 @@ class SQLiteBackend(BackendLifecycle):
         self.synchronous: Synchronous = mode
         self.busy_timeout = float(busy_timeout)
         self.max_batch = max_batch
+        self.notifier = file_watch_notifier(self.db_path)
         self._writer: WriterThread | None = None
         self._reader: ReaderThread | None = None
         self._lifecycle_lock = threading.Lock()
@@ -99,38 +114,48 @@ class SQLiteBackend(BackendLifecycle):
 
         Raises:
             StoreCorruptedError: The file is not an OmniQ SQLite database.
-            BackendError: The file cannot be created or opened.
+            BackendError: The file cannot be created or opened, or it, its directory or its
+                file system is read-only (the message says which, and what to do).
         """
         with self._lifecycle_lock:
             if self._writer is None:
                 self._start()
 
     def _start(self) -> None:
+        check_writable(self.db_path)
         try:
-            self.db_path.parent.mkdir(parents=True, exist_ok=True)
+            make_private_dirs(self.db_path.parent)
         except OSError as exc:
             raise BackendError(
                 f"cannot create the directory of {str(self.db_path)!r}: {exc}"
             ) from exc
+        # Owner-only whatever the umask; SQLite gives its -wal and -shm files the database's
+        # mode. A failure here is reported by opening the file, with the path.
+        with contextlib.suppress(OSError):
+            create_private_file(self.db_path)
         opener = functools.partial(connect, self.db_path, self.synchronous, self.busy_timeout)
         number = next(_instances)
         writer = WriterThread(
-            f"omniq-sqlite-writer-{number}", self._open_writer, self.db_path, self.max_batch
-        )
+            f"omniq-sqlite-writer-{number}", self._open_writer, self.db_path, self.max_batch,
+            None if self.notifier is None else self.notifier.committed,
+        )  # fmt: skip
         try:
             reader = ReaderThread(f"omniq-sqlite-reader-{number}", opener, self.db_path)
         except BaseException:
             writer.close()
             raise
         self._writer, self._reader = writer, reader
-        self.task_queue = SQLiteTaskQueue(writer, reader)
+        self.task_queue = SQLiteTaskQueue(
+            writer, reader, None if self.notifier is None else self.notifier.due_later
+        )
         self.result_store = SQLiteResultStorage(writer, reader)
         self.event_store = SQLiteEventStorage(writer, reader)
 
     def _open_writer(self) -> sqlite3.Connection:
-        conn = connect(self.db_path, self.synchronous, self.busy_timeout, wal=False)
+        conn = connect(self.db_path, self.synchronous, self.busy_timeout, wal=False, shared=True)
         try:
             ensure_schema(conn, self.db_path)
+            quick_check(conn, self.db_path)
             enable_wal(conn, self.db_path)
         except sqlite3.Error as exc:
             conn.close()
@@ -157,6 +182,10 @@ class SQLiteBackend(BackendLifecycle):
     async def close_async(self) -> None:
         """Async twin of :meth:`close`."""
         await asyncio.to_thread(self.close)
+
+    def store_exists(self) -> bool:
+        """Whether the database file exists (see :class:`omniq.storage.StoreProbe`)."""
+        return self.db_path.exists()
 
     def __repr__(self) -> str:
         return f"SQLiteBackend(project_name={self.project_name!r}, db_path={str(self.db_path)!r})"

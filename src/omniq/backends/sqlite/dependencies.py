@@ -7,10 +7,12 @@ or failing task finds its dependents by its primary key, never by a scan of ``ta
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+from omniq.backends.sqlite.event_store import INSERT_EVENT, event_row
 from omniq.backends.sqlite.rows import TASK_COLUMNS, encode_error, record_from_row
 from omniq.backends.sqlite.threads import ReaderThread, WriterThread
+from omniq.models.event import TaskEvent
 from omniq.models.task import TaskError, TaskStatus
 from omniq.storage.records import TaskRecord
 
@@ -94,11 +96,16 @@ class DependencyVerbs:
 
         return await self._reader.run(select)
 
-    async def release_dependents(self, task_ids: Sequence[str]) -> list[str]:
+    async def release_dependents(
+        self,
+        task_ids: Sequence[str],
+        events_for: Callable[[list[str]], Sequence[TaskEvent]] | None = None,
+    ) -> list[str]:
         """Make claimable the ``waiting`` dependents whose dependencies all completed.
 
         Args:
             task_ids: Tasks that just completed.
+            events_for: Builds the released tasks' events, written in the same transaction.
 
         Returns:
             The ids that became ``enqueued``.
@@ -112,9 +119,12 @@ class DependencyVerbs:
             for chunk in chunks:
                 rows = conn.execute(_RELEASE.format(marks=_marks(chunk)), chunk).fetchall()
                 released.extend(row[0] for row in rows)
+            if events_for is not None and released:
+                conn.executemany(INSERT_EVENT, [event_row(e) for e in events_for(released)])
             return released
 
-        return await self._writer.run(release, single_statement=len(chunks) == 1)
+        single = len(chunks) == 1 and events_for is None
+        return await self._writer.run(release, single_statement=single)
 
     async def cancel_dependents(self, task_id: str, error: TaskError, now: float) -> list[str]:
         """Cancel every ``waiting`` task that depends on ``task_id``, directly or transitively.

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from omniq.backends.sqlite.threads import ReaderThread, WriterThread
 from omniq.models.event import EventType, TaskEvent
+from omniq.storage.cursors import parse_position
 
 __all__ = ["EventLogVerbs"]
 
@@ -15,24 +16,29 @@ _CHUNK = 500  # SQL variable limit
 
 
 class EventLogVerbs:
-    """The :class:`omniq.storage.admin.EventLog` verbs; positions are the ``seq`` column."""
+    """The :class:`omniq.storage.admin.EventLog` verbs; cursors are the ``seq`` column.
+
+    One writer commits at a time, so ``seq`` order is commit order: a reader past a cursor
+    never misses a later commit.
+    """
 
     _writer: WriterThread
     _reader: ReaderThread
 
-    async def recent_events(self, after: int | None, limit: int) -> list[tuple[int, TaskEvent]]:
-        """Return events after position ``after`` (or the last ``limit``), oldest first."""
+    async def recent_events(self, after: str | None, limit: int) -> list[tuple[str, TaskEvent]]:
+        """Return events after cursor ``after`` (or the last ``limit``), oldest first."""
+        position = None if after is None else parse_position(after)
 
-        def select(conn: sqlite3.Connection) -> list[tuple[int, TaskEvent]]:
-            if after is None:
+        def select(conn: sqlite3.Connection) -> list[tuple[str, TaskEvent]]:
+            if position is None:
                 rows = conn.execute(f"{_SELECT} ORDER BY seq DESC LIMIT ?", (limit,)).fetchall()
                 rows.reverse()
             else:
                 rows = conn.execute(
-                    f"{_SELECT} WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)
+                    f"{_SELECT} WHERE seq > ? ORDER BY seq LIMIT ?", (position, limit)
                 ).fetchall()
             return [
-                (row[0], TaskEvent(task_id=row[1], type=EventType(row[2]), timestamp=row[3],
+                (str(row[0]), TaskEvent(task_id=row[1], type=EventType(row[2]), timestamp=row[3],
                                    worker_id=row[4], error=row[5], detail=row[6]))
                 for row in rows
             ]  # fmt: skip

@@ -35,9 +35,6 @@ class SQLiteEventStorage(EventLogVerbs):
     def __init__(self, writer: WriterThread, reader: ReaderThread) -> None:
         self._writer = writer
         self._reader = reader
-        #: Stores with the same ``write_order`` apply writes in the order they are issued
-        #: (one writer thread), even when the caller does not await each one in between.
-        self.write_order: object = writer
 
     async def append(self, events: Sequence[TaskEvent]) -> None:
         """Append events, keeping their order."""

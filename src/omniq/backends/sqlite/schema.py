@@ -11,7 +11,7 @@ from omniq.exceptions import StoreCorruptedError
 __all__ = ["SCHEMA_VERSION", "ensure_schema"]
 
 #: Version written to ``PRAGMA user_version``; bump it with a migration in ``MIGRATIONS``.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 5
 
 _MARKER = "omniq"
 #: ``MIGRATIONS[n]`` upgrades a database from version ``n`` to ``n + 1``.
@@ -67,6 +67,17 @@ def ensure_schema(conn: sqlite3.Connection, path: Path) -> None:
 
 
 def _statements(script: str) -> list[str]:
-    """Split a script on ``;`` at line ends (the schema has no ``;`` inside statements)."""
-    lines = [line.split("--", 1)[0] for line in script.splitlines()]
-    return [stmt.strip() for stmt in "\n".join(lines).split(";") if stmt.strip()]
+    """Split a script into statements (a trigger's body, with its own ``;``, stays whole).
+
+    ``--`` comments are dropped first (the schema has no ``--`` inside a string).
+    """
+    statements: list[str] = []
+    pending = ""
+    for line in script.splitlines():
+        pending += line.split("--", 1)[0] + "\n"
+        if pending.strip() and sqlite3.complete_statement(pending):
+            statements.append(pending.strip().rstrip(";").strip())
+            pending = ""
+    if pending.strip():
+        statements.append(pending.strip())
+    return statements

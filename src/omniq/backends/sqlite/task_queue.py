@@ -42,15 +42,23 @@ class SQLiteTaskQueue(ScheduleVerbs, DependencyVerbs, AdminVerbs, RegistryVerbs)
     Args:
         writer: The backend's group-committing writer thread.
         reader: The backend's reader thread.
+        due_later: Told the earliest future due time of the tasks stored since the last
+            look, when a look finds nothing due (the file watch passes it on to this
+            process's idle workers, who would otherwise see a task delayed by another
+            process only at their next poll); ``None`` not to look for it.
     """
 
-    def __init__(self, writer: WriterThread, reader: ReaderThread) -> None:
+    def __init__(
+        self,
+        writer: WriterThread,
+        reader: ReaderThread,
+        due_later: Callable[[float], None] | None = None,
+    ) -> None:
         self._writer = writer
         self._reader = reader
-        #: Stores with the same ``write_order`` apply writes in the order they are issued
-        #: (one writer thread), even when the caller does not await each one in between.
-        self.write_order: object = writer
+        self._due_later = due_later
         self._idle = True  # last claim found nothing: check with a cheap read first
+        self._seen_seq: int | None = None  # tasks up to it were looked at for due times
 
     async def enqueue(self, tasks: Sequence[TaskRecord], events: Sequence[TaskEvent] = ()) -> None:
         """Store new tasks atomically (all or none), with the dependencies of waiting ones."""
@@ -72,7 +80,7 @@ class SQLiteTaskQueue(ScheduleVerbs, DependencyVerbs, AdminVerbs, RegistryVerbs)
         events_for: Callable[[list[TaskRecord]], Sequence[TaskEvent]] | None = None,
     ) -> list[TaskRecord]:
         """Atomically take up to ``limit`` due tasks, serving ``queues`` in order."""
-        if self._idle and not await self._reader.run(lambda conn: _has_due(conn, queues, now)):
+        if self._idle and not await self._reader.run(lambda conn: self._look(conn, queues, now)):
             return []
 
         def claim(conn: sqlite3.Connection) -> list[TaskRecord]:
@@ -95,6 +103,27 @@ class SQLiteTaskQueue(ScheduleVerbs, DependencyVerbs, AdminVerbs, RegistryVerbs)
         result = await self._writer.run(claim)
         self._idle = len(result) < limit  # nothing more was due: look before locking
         return result
+
+    def _look(self, conn: sqlite3.Connection, queues: Sequence[str], now: float) -> bool:
+        """Whether a task is due (in the reader thread); else report when one becomes due.
+
+        Only the tasks stored since the previous look are read for their due times (a range
+        of the primary key): a look costs the same however many delayed tasks wait.
+        """
+        if _has_due(conn, queues, now):
+            return True
+        if self._due_later is None:
+            return False
+        if self._seen_seq is None:  # first look: every waiting task (the claim index)
+            (self._seen_seq,) = conn.execute("SELECT coalesce(max(seq), 0) FROM tasks").fetchone()
+            found = [conn.execute(_EARLIEST, (name,)).fetchone()[0] for name in queues]
+            earliest = min((when for when in found if when is not None), default=None)
+        else:  # the tasks stored since the last look (a range of the primary key)
+            last, earliest = conn.execute(_NEXT_DUE, (self._seen_seq,)).fetchone()
+            self._seen_seq = max(self._seen_seq, last or 0)
+        if earliest is not None and earliest > now:
+            self._due_later(earliest)
+        return False
 
     async def extend_leases(
         self, task_ids: Sequence[str], worker_id: str, lease_until: float
@@ -124,6 +153,7 @@ class SQLiteTaskQueue(ScheduleVerbs, DependencyVerbs, AdminVerbs, RegistryVerbs)
         *,
         worker_id: str | None = None,
         error: TaskError | None = None,
+        events: Sequence[TaskEvent] = (),
     ) -> bool:
         """Move a task to a final state (see the protocol for the ownership rule)."""
         sql = (
@@ -138,9 +168,21 @@ class SQLiteTaskQueue(ScheduleVerbs, DependencyVerbs, AdminVerbs, RegistryVerbs)
             params += (worker_id,)
             if status is not TaskStatus.CANCELLED:
                 sql += " AND cancel_requested = 0"
-        return await self._writer.run(
-            lambda conn: conn.execute(sql, params).rowcount == 1, single_statement=True
-        )
+        return await self._update_one(sql, params, events)
+
+    async def _update_one(
+        self, sql: str, params: tuple[object, ...], events: Sequence[TaskEvent]
+    ) -> bool:
+        """Run a guarded one-task ``UPDATE``; if it matched, write ``events`` with it."""
+        event_rows = [event_row(event) for event in events]
+
+        def update(conn: sqlite3.Connection) -> bool:
+            if conn.execute(sql, params).rowcount != 1:
+                return False
+            conn.executemany(INSERT_EVENT, event_rows)
+            return True
+
+        return await self._writer.run(update, single_statement=not event_rows)
 
     async def complete_many(
         self,
@@ -192,15 +234,7 @@ class SQLiteTaskQueue(ScheduleVerbs, DependencyVerbs, AdminVerbs, RegistryVerbs)
             "WHERE id = ? AND status = 'executing' AND worker_id = ? AND cancel_requested = 0"
         )
         params = (run_at, encode_error(error), task_id, worker_id)
-        event_rows = [event_row(event) for event in events]
-
-        def retry(conn: sqlite3.Connection) -> bool:
-            if conn.execute(sql, params).rowcount != 1:
-                return False
-            conn.executemany(INSERT_EVENT, event_rows)
-            return True
-
-        return await self._writer.run(retry, single_statement=not event_rows)
+        return await self._update_one(sql, params, events)
 
     async def release(self, task_ids: Sequence[str], worker_id: str) -> list[str]:
         """Give back unfinished tasks of a stopping worker without counting the attempt."""
@@ -248,23 +282,6 @@ class SQLiteTaskQueue(ScheduleVerbs, DependencyVerbs, AdminVerbs, RegistryVerbs)
 
         return await self._reader.run(get)
 
-    async def next_run_at(self, queues: Sequence[str]) -> float | None:
-        """Earliest ``run_at`` of a claimable task in ``queues``."""
-        names = list(queues)
-
-        def earliest(conn: sqlite3.Connection) -> float | None:
-            best: float | None = None
-            for queue_name in names:
-                row = conn.execute(
-                    f"SELECT MIN(run_at) FROM tasks WHERE queue_name = ? AND {_CLAIMABLE}",
-                    (queue_name,),
-                ).fetchone()
-                if row[0] is not None and (best is None or row[0] < best):
-                    best = row[0]
-            return best
-
-        return await self._reader.run(earliest)
-
 
 def _inserter(
     tasks: Sequence[TaskRecord], events: Sequence[TaskEvent]
@@ -287,6 +304,10 @@ def _inserter(
             conn.executemany(INSERT_EVENT, event_rows)
 
     return insert
+
+
+_NEXT_DUE = f"SELECT max(seq), min(CASE WHEN {_CLAIMABLE} THEN run_at END) FROM tasks WHERE seq > ?"
+_EARLIEST = f"SELECT min(run_at) FROM tasks WHERE queue_name = ? AND {_CLAIMABLE}"
 
 
 def _has_due(conn: sqlite3.Connection, queues: Sequence[str], now: float) -> bool:

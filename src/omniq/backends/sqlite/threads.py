@@ -1,19 +1,19 @@
 """One thread per connection: a group-committing writer and a reader.
 
-SQLite connections belong to one thread, and a commit costs an fsync at ``synchronous=FULL``.
-The writer thread therefore takes every write operation waiting in its queue, runs them all in
-one ``BEGIN IMMEDIATE`` transaction (each inside its own savepoint, so one failing operation
-does not undo the others) and commits once: concurrent enqueues, claims, result writes and
-events share one fsync. Each caller still learns only after the commit that its operation is
-durable, so batching weakens nothing a commit promises.
+A commit costs an fsync at ``synchronous=FULL``. The writer therefore takes every write
+operation waiting in its queue, runs them all in one ``BEGIN IMMEDIATE`` transaction (with no
+savepoint first; if one fails, again with a savepoint each, so one failing operation does not
+undo the others) and commits once: concurrent enqueues, claims, result writes and events share
+one fsync. Each caller still learns only after the commit that its operation is durable, so
+batching weakens nothing a commit promises.
 
-Threads that block on a write (a sync ``enqueue``) call again right after their commit: the
-writer waits up to half a millisecond for as many of them as its last commit released, so a
-loop of enqueues in several threads (or one thread beside a worker) shares commits instead of
-alternating with them.
+Threads that block on a write (a sync ``enqueue``) run their batch themselves, in their own
+thread, instead of waiting for the writer thread to wake (see :meth:`WriterThread.call`): one
+commit and no thread hop per ``enqueue()`` for a lone producer, shared commits for several.
 
 Callers await from any event loop. The outcomes of one batch are handed back to each loop in
-a single thread-safe callback, not one per operation, which keeps the cost per task low.
+a single thread-safe callback, not one per operation, which keeps the cost per task low
+(:func:`omniq.storage.bridge.resolve_on_loops`, shared with the server backends' bridge).
 """
 
 from __future__ import annotations
@@ -25,31 +25,45 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
-from omniq.backends.sqlite.connection import translate_error
+from omniq.backends.sqlite.connection import (
+    damaged_store_error,
+    is_busy,
+    is_undecodable,
+    translate_error,
+)
 from omniq.exceptions import BackendError
+from omniq.storage.bridge import Outcome, resolve_on_loops
 
 __all__ = ["ReaderThread", "WriterThread"]
 
 T = TypeVar("T")
 Operation = Callable[[sqlite3.Connection], Any]
-# (operation, loop of the awaiting caller, its future, whether it is one SQL statement);
-# a blocking caller (see ``call``) has no loop and a concurrent future.
-_Item = tuple[
-    Operation, asyncio.AbstractEventLoop | None, "asyncio.Future[Any] | Future[Any]", bool
-]
-# (future, succeeded, value or exception)
-_Outcome = tuple["asyncio.Future[Any]", bool, Any]
+
+
+class _Item(NamedTuple):
+    """One queued operation and who waits for it.
+
+    Attributes:
+        operation: Called with the connection, in the thread.
+        loop: The awaiting caller's loop; ``None`` for a blocking caller (see ``call``).
+        future: Its future (a concurrent one for a blocking caller).
+        single_statement: It runs one SQL statement (no savepoint needed).
+    """
+
+    operation: Operation
+    loop: asyncio.AbstractEventLoop | None
+    future: asyncio.Future[Any] | Future[Any]
+    single_statement: bool
+
 
 _log = logging.getLogger("omniq.backends.sqlite")
 _STOP = object()
 _BUSY_RETRY_LIMIT = 600.0  # seconds a transaction keeps retrying a locked database
-#: Longest wait of the writer for the blocking callers its last commit released.
-_REGROUP_SECONDS = 0.0005
 
 
 class _ConnectionThread:
@@ -62,6 +76,7 @@ class _ConnectionThread:
         self._ready: Future[None] = Future()
         self._thread = threading.Thread(target=self._main, name=name, daemon=True)
         self._closed = False
+        self._conn: sqlite3.Connection | None = None  # used only by its thread
         self._thread.start()
         self._ready.result()  # re-raises a connection error in the caller
 
@@ -82,7 +97,7 @@ class _ConnectionThread:
             raise BackendError(f"the SQLite backend for {str(self._path)!r} is closed")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._queue.put((operation, loop, future, single_statement))
+        self._queue.put(_Item(operation, loop, future, single_statement))
         return await future
 
     def call(
@@ -100,7 +115,7 @@ class _ConnectionThread:
         if threading.current_thread() is self._thread:
             raise BackendError("call() from the connection's own thread would deadlock")
         future: Future[T] = Future()
-        self._queue.put((operation, None, future, single_statement))
+        self._queue.put(_Item(operation, None, future, single_statement))
         return future.result()
 
     def close(self) -> None:
@@ -117,11 +132,15 @@ class _ConnectionThread:
         except BaseException as exc:
             self._ready.set_exception(exc)
             return
+        self._conn = conn
         self._ready.set_result(None)
         try:
             self._loop(conn)
         finally:
-            conn.close()
+            self._close(conn)
+
+    def _close(self, conn: sqlite3.Connection) -> None:
+        conn.close()
 
     def _loop(self, conn: sqlite3.Connection) -> None:
         raise NotImplementedError
@@ -138,41 +157,23 @@ class _ConnectionThread:
         return [item for item in batch if item is not _STOP], stopping
 
     def _error(self, exc: BaseException) -> BaseException:
-        if isinstance(exc, sqlite3.Error):
+        """Translate an operation's error (called in this thread, so its connection is free)."""
+        error: BaseException
+        if is_undecodable(exc) and self._conn is not None:
+            error = damaged_store_error(self._conn, self._path, exc)  # text of a damaged page
+        elif isinstance(exc, sqlite3.Error):
             error = translate_error(exc, self._path)
-            error.__cause__ = exc
-            return error
-        return exc
+        else:
+            return exc
+        error.__cause__ = exc
+        return error
 
     def _deliver(self, items: list[_Item], outcomes: list[tuple[bool, Any]]) -> None:
         """Hand outcomes back: one thread-safe callback per event loop."""
-        by_loop: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
-        for (_, loop, future, _), (ok, value) in zip(items, outcomes, strict=True):
-            if loop is None:  # a blocking caller: its concurrent future wakes it
-                if ok:
-                    future.set_result(value)
-                else:
-                    future.set_exception(value)
-                continue
-            by_loop.setdefault(loop, []).append((future, ok, value))  # type: ignore[arg-type]
-        for loop, results in by_loop.items():
-            with contextlib.suppress(RuntimeError):  # loop closed: nobody awaits any more
-                loop.call_soon_threadsafe(_resolve, results)
-
-
-def _blocking_callers(items: list[_Item]) -> int:
-    """How many of ``items`` come from blocking callers (:meth:`_ConnectionThread.call`)."""
-    return sum(1 for _, loop, _, _ in items if loop is None)
-
-
-def _resolve(results: list[_Outcome]) -> None:
-    for future, ok, value in results:
-        if future.cancelled():
-            continue
-        if ok:
-            future.set_result(value)
-        else:
-            future.set_exception(value)
+        resolve_on_loops(
+            Outcome(item.loop, item.future, ok, value)
+            for item, (ok, value) in zip(items, outcomes, strict=True)
+        )
 
 
 class ReaderThread(_ConnectionThread):
@@ -182,9 +183,9 @@ class ReaderThread(_ConnectionThread):
         while True:
             items, stopping = self._take_batch(64)
             outcomes: list[tuple[bool, Any]] = []
-            for operation, _, _, _ in items:
+            for item in items:
                 try:
-                    outcomes.append((True, operation(conn)))
+                    outcomes.append((True, item.operation(conn)))
                 except BaseException as exc:
                     outcomes.append((False, self._error(exc)))
             self._deliver(items, outcomes)
@@ -195,11 +196,25 @@ class ReaderThread(_ConnectionThread):
 class WriterThread(_ConnectionThread):
     """Runs write operations in batches: one transaction and one commit per batch.
 
+    Awaiting callers queue their operations for the writer thread. A blocking caller
+    (:meth:`call`, e.g. a sync ``enqueue``) does not hop to that thread and back: it puts its
+    operation in a second queue, waits for its turn at the connection, and unless a batch run
+    meanwhile already committed its operation, runs every waiting blocking operation in one
+    transaction itself (flat combining). Blocking callers in several threads thus share
+    commits with no wait: those queued while one commits run together in the next
+    transaction, and the writer thread takes them along with its own batches.
+
     Args:
         name: Thread name.
-        connect: Opens the connection (called in the thread).
+        connect: Opens the connection (called in the thread; the connection must allow use
+            from other threads, one at a time: they take turns).
         path: Database file, for error messages.
         max_batch: Most operations committed together.
+        on_commit: Called after each commit (while no other batch can start), e.g. to tell
+            watchers in other processes that a commit is visible.
+
+    Attributes:
+        commits: Transactions committed so far (for diagnostics and tests).
     """
 
     def __init__(
@@ -208,49 +223,113 @@ class WriterThread(_ConnectionThread):
         connect: Callable[[], sqlite3.Connection],
         path: Path,
         max_batch: int = 512,
+        on_commit: Callable[[], None] | None = None,
     ) -> None:
         self._max_batch = max_batch
+        self._on_commit = on_commit
+
+        # Whose turn it is at the connection: one thread at a time runs a batch (``_busy``),
+        # and blocking callers wait on the condition, woken after every batch, so that the
+        # ones whose operations were committed return while the next batch runs.
+        self._turns = threading.Condition()
+        self._busy = False
+        self._blocking: list[_Item] = []  # blocking callers' operations (under _turns)
+        self._batch_thread: int | None = None  # the thread running a batch
+        self.commits = 0  # transactions committed (diagnostics and tests)
         super().__init__(name, connect, path)
 
+    def call(
+        self, operation: Callable[[sqlite3.Connection], T], *, single_statement: bool = False
+    ) -> T:
+        """Run ``operation`` in the calling thread's turn and block until it is committed.
+
+        Raises:
+            BackendError: The backend is closed, SQLite failed (driver error chained), or
+                called from the writer thread itself.
+        """
+        if self._closed:
+            raise BackendError(f"the SQLite backend for {str(self._path)!r} is closed")
+        if (
+            threading.current_thread() is self._thread
+            or self._batch_thread == threading.get_ident()
+        ):
+            raise BackendError("call() from the connection's own thread would deadlock")
+        future: Future[T] = Future()
+        with self._turns:
+            self._blocking.append(_Item(operation, None, future, single_statement))
+            while self._busy and not future.done():
+                self._turns.wait()
+            if future.done():  # committed by whoever had the turn
+                return future.result()
+            self._busy = True
+        try:
+            while not future.done():
+                self._run_locked(self._take_blocking([]))
+        finally:
+            self._end_turn()
+        return future.result()
+
+    def blocking_waiting(self) -> int:
+        """How many blocking calls wait for a turn at the connection."""
+        with self._turns:
+            return len(self._blocking)
+
+    def _take_blocking(self, items: list[_Item]) -> list[_Item]:
+        """Add the waiting blocking operations to ``items``, up to the batch limit."""
+        with self._turns:
+            room = max(0, self._max_batch - len(items))
+            items.extend(self._blocking[:room])
+            del self._blocking[:room]
+        return items
+
+    @contextlib.contextmanager
+    def _turn(self) -> Iterator[None]:
+        """Wait for the connection to be free, and hold it for the block."""
+        with self._turns:
+            while self._busy:
+                self._turns.wait()
+            self._busy = True
+        try:
+            yield
+        finally:
+            self._end_turn()
+
+    def _end_turn(self) -> None:
+        with self._turns:
+            self._busy = False
+            self._turns.notify_all()
+
+    def _run_locked(self, items: list[_Item]) -> None:
+        """Run ``items`` as one batch and hand their outcomes back (during this thread's turn)."""
+        if not items:
+            return
+        conn = self._conn
+        if conn is None:
+            closed = BackendError(f"the SQLite backend for {str(self._path)!r} is closed")
+            self._deliver(items, [(False, closed)] * len(items))
+            return
+        self._batch_thread = threading.get_ident()
+        try:
+            outcomes = self._run_batch(conn, items)
+        finally:
+            self._batch_thread = None
+        self._deliver(items, outcomes)
+        with self._turns:  # the blocking callers just committed return now
+            self._turns.notify_all()
+
+    def _close(self, conn: sqlite3.Connection) -> None:
+        with self._turn():  # then fail the blocking callers still queued
+            self._conn = None
+            conn.close()
+            self._run_locked(self._take_blocking([]))
+
     def _loop(self, conn: sqlite3.Connection) -> None:
-        released = 0  # blocking callers the previous commit released
         while True:
             items, stopping = self._take_batch(self._max_batch)
-            if not stopping:
-                stopping = self._regroup(items, released)
-            if items:
-                self._deliver(items, self._run_batch(conn, items))
-            released = _blocking_callers(items)
+            with self._turn():
+                self._run_locked(self._take_blocking(items))
             if stopping:
                 return
-
-    def _regroup(self, items: list[_Item], expected: int) -> bool:
-        """Wait briefly for the blocking callers the previous commit released.
-
-        A thread blocked in :meth:`call` (a sync ``enqueue``, say) usually calls again as
-        soon as its commit returns. Starting the next transaction without it would make it
-        wait for one more whole commit; so while fewer of them are queued than the previous
-        batch released, the writer waits for them, at most :data:`_REGROUP_SECONDS` (a
-        fraction of a commit). Nothing waits when no blocking caller was released.
-
-        Returns:
-            Whether a stop request arrived meanwhile.
-        """
-        waiting = _blocking_callers(items)
-        deadline = time.monotonic() + _REGROUP_SECONDS
-        while waiting < expected and len(items) < self._max_batch:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            try:
-                item = self._queue.get(timeout=remaining)
-            except queue.Empty:
-                return False
-            if item is _STOP:
-                return True
-            items.append(item)
-            waiting += item[1] is None
-        return False
 
     def _run_batch(self, conn: sqlite3.Connection, items: list[_Item]) -> list[tuple[bool, Any]]:
         """Run ``items`` in one transaction; return each one's outcome once committed.
@@ -267,7 +346,9 @@ class WriterThread(_ConnectionThread):
         """
         try:
             self._begin(conn)
-            outcomes = self._run_unguarded(conn, items) if len(items) > 1 else None
+            if len(items) == 1:
+                return self._run_alone(conn, items[0])
+            outcomes = self._run_unguarded(conn, items)
             if outcomes is None:
                 if not conn.in_transaction:
                     self._begin(conn)
@@ -281,6 +362,7 @@ class WriterThread(_ConnectionThread):
                            len(items), lost)  # fmt: skip
                 return [(False, lost)] * len(items)
             conn.execute("COMMIT")
+            self._committed()
         except sqlite3.Error as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
@@ -289,14 +371,34 @@ class WriterThread(_ConnectionThread):
             return [(False, error)] * len(items)
         return outcomes
 
+    def _committed(self) -> None:
+        self.commits += 1
+        if self._on_commit is not None:
+            self._on_commit()
+
+    def _run_alone(self, conn: sqlite3.Connection, item: _Item) -> list[tuple[bool, Any]]:
+        """Run the only operation of a transaction: no savepoint, undone by a rollback.
+
+        A lone producer's ``enqueue()`` takes this path: two statements fewer per commit.
+        """
+        try:
+            value = item.operation(conn)
+        except BaseException as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            return [(False, self._error(exc))]
+        conn.execute("COMMIT")
+        self._committed()
+        return [(True, value)]
+
     def _run_unguarded(
         self, conn: sqlite3.Connection, items: list[_Item]
     ) -> list[tuple[bool, Any]] | None:
         """Run every operation with no savepoint; ``None`` (all undone) if one fails."""
         outcomes: list[tuple[bool, Any]] = []
-        for operation, _, _, _ in items:
+        for item in items:
             try:
-                outcomes.append((True, operation(conn)))
+                outcomes.append((True, item.operation(conn)))
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
@@ -306,8 +408,8 @@ class WriterThread(_ConnectionThread):
     def _run_guarded(self, conn: sqlite3.Connection, items: list[_Item]) -> list[tuple[bool, Any]]:
         """Run each operation in its own savepoint; stop if the transaction is lost."""
         outcomes: list[tuple[bool, Any]] = []
-        for operation, _, _, single_statement in items:
-            outcomes.append(self._run_one(conn, operation, single_statement))
+        for item in items:
+            outcomes.append(self._run_one(conn, item.operation, item.single_statement))
             if not conn.in_transaction:
                 break
         return outcomes
@@ -341,7 +443,7 @@ class WriterThread(_ConnectionThread):
                 conn.execute("BEGIN IMMEDIATE")
                 return
             except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) and "busy" not in str(exc):
+                if not is_busy(exc):
                     raise
                 if time.monotonic() > deadline:
                     raise

@@ -1,0 +1,1 @@
+"""SQL scripts upgrading the PostgreSQL schema one version each (``vN.sql`` reaches N)."""
