@@ -132,7 +132,7 @@ class EnqueueMethods(Lifecycle):
             SerializationError: ``func``, ``callback`` or an argument cannot be stored.
         """
         connection = kwargs.pop("connection", None)
-        task_options = TaskOptions.build(_options(locals(), kwargs), self._task_defaults())
+        task_options = TaskOptions.cached(_options(locals(), kwargs), self._task_defaults())
         await self.open_async()
         record = task_options.record(
             self.serializer, func, func_args, func_kwargs, self.store.clock.now()
@@ -155,7 +155,7 @@ class EnqueueMethods(Lifecycle):
         connection: Any,
     ) -> str:
         """The sync ``enqueue`` with ``connection=``: the write runs in the caller's thread."""
-        task_options = TaskOptions.build(options, self._task_defaults())
+        task_options = TaskOptions.cached(options, self._task_defaults())
         self.open()
         queue = self._transactional_queue(connection)
         record = task_options.record(
@@ -210,7 +210,7 @@ class EnqueueMethods(Lifecycle):
         store_blocking = None if store is None else store.blocking_enqueue
         if store is None or store_blocking is None or options.get("depends_on"):
             return None
-        task_options = TaskOptions.build(options, self._task_defaults())
+        task_options = TaskOptions.cached(options, self._task_defaults())
         now = store.clock.now()
         record = task_options.record(self.serializer, func, func_args, func_kwargs, now)
         self._declare_queue(task_options.queue_name)
@@ -282,7 +282,7 @@ class EnqueueMethods(Lifecycle):
         """
         if "func_args" in options:
             raise ConfigurationError("func_args was given to enqueue_many: use args_list")
-        task_options = TaskOptions.build(options, self._task_defaults(), what="enqueue_many")
+        task_options = TaskOptions.cached(options, self._task_defaults(), what="enqueue_many")
         await self.open_async()
         now = self.store.clock.now()
         records = [

@@ -193,6 +193,41 @@ class TaskOptions:
             callback_args=check.check_kwargs_mapping(callback_args, "callback_args"),
         )
 
+    @classmethod
+    def cached(
+        cls,
+        options: Mapping[str, Any],
+        defaults: TaskDefaultsConfig | None = None,
+        *,
+        what: str = "enqueue",
+    ) -> TaskOptions:
+        """:meth:`build`, remembered for options seen before (same values of the same types).
+
+        Most programs enqueue with a few fixed sets of options: validating them again on
+        every call cost about as much as serializing the call. Options holding a value
+        that cannot be hashed (a list of tags, ``callback_args``) are validated each time.
+
+        Args:
+            options: As for :meth:`build`.
+            defaults: As for :meth:`build` (compared by identity).
+            what: As for :meth:`build`.
+
+        Raises:
+            ConfigurationError: As :meth:`build` (bad options are never remembered).
+        """
+        try:
+            key = (what, id(defaults), *((k, type(v), v) for k, v in options.items()))
+            entry = _BUILT.get(key)
+        except TypeError:  # an unhashable value
+            return cls.build(options, defaults, what=what)
+        if entry is not None and entry[0] is defaults:
+            return entry[1]
+        built = cls.build(options, defaults, what=what)
+        if len(_BUILT) >= _BUILT_LIMIT:
+            _BUILT.clear()
+        _BUILT[key] = (defaults, built)  # holding ``defaults`` keeps its id from reuse
+        return built
+
     def record(
         self,
         serializer: Serializer,
@@ -249,6 +284,11 @@ class TaskOptions:
         if self.callback is None:
             return None
         return serializer.dump_call(self.callback, self.callback_args, {})[1]
+
+
+#: :meth:`TaskOptions.cached`'s memory: key -> (defaults, options); cleared when full.
+_BUILT: dict[tuple[Any, ...], tuple[TaskDefaultsConfig | None, TaskOptions]] = {}
+_BUILT_LIMIT = 256
 
 
 def _task_ids(depends_on: object) -> tuple[str, ...]:

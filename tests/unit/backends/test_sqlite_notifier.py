@@ -112,3 +112,27 @@ async def test_a_look_that_finds_nothing_due_reports_when_a_new_task_becomes_due
     finally:
         worker.close()
         producer.close()
+
+
+def test_a_commit_mark_is_seen_by_a_watch_and_changes_nothing_on_disk(tmp_path: Path) -> None:
+    """The mark must not dirty the ``-wal``'s inode: that made the next fsync journal it."""
+    import inotify_simple
+
+    backend = SQLiteBackend(project_name="watch", db_path=tmp_path / "q.db")
+    backend.initialize()
+    try:
+        notifier = backend.notifier
+        assert isinstance(notifier, FileWatchNotifier)
+        backend.task_queue.enqueue_blocking([make_task()], [])  # the -wal now exists
+        before = notifier.wal_path.stat()
+        with inotify_simple.INotify() as watch:
+            watch.add_watch(tmp_path, inotify_simple.flags.CLOSE_NOWRITE)
+            notifier.committed()
+            events = watch.read(timeout=10_000)
+        after = notifier.wal_path.stat()
+    finally:
+        backend.close()
+    assert notifier.wal_path.name in {event.name for event in events}
+    assert (after.st_mtime_ns, after.st_ctime_ns, after.st_size) == (
+        before.st_mtime_ns, before.st_ctime_ns, before.st_size,
+    )  # fmt: skip

@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar, cast
 
 from omniq.backends.sqlite.connection import (
     damaged_store_error,
@@ -254,6 +254,12 @@ class WriterThread(_ConnectionThread):
             or self._batch_thread == threading.get_ident()
         ):
             raise BackendError("call() from the connection's own thread would deadlock")
+        with self._turns:
+            alone = not self._busy and not self._blocking
+            if alone:
+                self._busy = True
+        if alone:  # nobody to combine with: run it here, with no future to hand over
+            return cast(T, self._run_own_turn(_Item(operation, None, Future(), single_statement)))
         future: Future[T] = Future()
         with self._turns:
             self._blocking.append(_Item(operation, None, future, single_statement))
@@ -268,6 +274,23 @@ class WriterThread(_ConnectionThread):
         finally:
             self._end_turn()
         return future.result()
+
+    def _run_own_turn(self, item: _Item) -> Any:
+        """Run a lone blocking ``item`` during the caller's turn; return or raise its outcome."""
+        try:
+            conn = self._conn
+            if conn is None:
+                raise BackendError(f"the SQLite backend for {str(self._path)!r} is closed")
+            self._batch_thread = threading.get_ident()
+            try:
+                ((ok, value),) = self._run_batch(conn, [item])
+            finally:
+                self._batch_thread = None
+        finally:
+            self._end_turn()  # callers that queued meanwhile: the first takes the next turn
+        if ok:
+            return value
+        raise value
 
     def blocking_waiting(self) -> int:
         """How many blocking calls wait for a turn at the connection."""
