@@ -187,3 +187,48 @@ def test_a_blocking_call_nested_in_an_operation_is_refused(writer: WriterThread)
 
     with pytest.raises(BackendError, match="deadlock"):
         writer.call(nested)
+
+
+def synchronous(conn: sqlite3.Connection) -> int:
+    """The connection's ``synchronous`` level (1 NORMAL, 2 FULL), read inside an operation."""
+    return int(conn.execute("PRAGMA synchronous").fetchone()[0])
+
+
+async def test_writes_that_need_not_be_durable_commit_without_an_fsync(
+    writer: WriterThread,
+) -> None:
+    assert writer.call(synchronous) == 2  # FULL: SQLite's default
+    assert await writer.run(synchronous, durable=False) == 1  # NORMAL: no fsync at commit
+    assert await writer.run(synchronous) == 2  # back at FULL for the next batch
+    assert writer.call(synchronous) == 2
+
+
+async def test_a_batch_with_one_durable_write_commits_at_full(writer: WriterThread) -> None:
+    started, gate = threading.Event(), threading.Event()
+
+    def hold(conn: sqlite3.Connection) -> None:
+        started.set()
+        gate.wait(10)
+
+    holder = asyncio.ensure_future(writer.run(hold))
+    assert await asyncio.to_thread(started.wait, 10)
+    relaxed = asyncio.ensure_future(writer.run(synchronous, durable=False))
+    durable = asyncio.ensure_future(writer.run(synchronous))
+    await asyncio.sleep(0)  # both queued: they run as one batch
+    gate.set()
+    await holder
+    assert (await relaxed, await durable) == (2, 2)
+
+
+async def test_a_store_below_full_keeps_its_level(tmp_path: Path) -> None:
+    def connect() -> sqlite3.Connection:
+        conn = sqlite3.connect(tmp_path / "off.db", isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA synchronous = OFF")
+        return conn
+
+    writer = WriterThread("test-writer-off", connect, tmp_path / "off.db")
+    try:
+        assert await writer.run(synchronous, durable=False) == 0
+        assert writer.call(synchronous) == 0
+    finally:
+        writer.close()

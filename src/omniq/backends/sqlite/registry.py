@@ -53,6 +53,7 @@ class RegistryVerbs:
                 == 1
             ),
             single_statement=True,
+            durable=False,
         )
 
     async def unregister_worker(self, worker_id: str) -> bool:

@@ -100,7 +100,7 @@ class SQLiteTaskQueue(ScheduleVerbs, DependencyVerbs, AdminVerbs, RegistryVerbs)
                 conn.executemany(INSERT_EVENT, [event_row(e) for e in events_for(claimed)])
             return claimed
 
-        result = await self._writer.run(claim)
+        result = await self._writer.run(claim, durable=False)  # lost: the task runs again
         self._idle = len(result) < limit  # nothing more was due: look before locking
         return result
 
@@ -143,7 +143,7 @@ class SQLiteTaskQueue(ScheduleVerbs, DependencyVerbs, AdminVerbs, RegistryVerbs)
                     renewed.append(row[0])
             return renewed
 
-        return await self._writer.run(extend)
+        return await self._writer.run(extend, durable=False)
 
     async def finish(
         self,

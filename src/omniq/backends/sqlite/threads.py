@@ -53,17 +53,20 @@ class _Item(NamedTuple):
         loop: The awaiting caller's loop; ``None`` for a blocking caller (see ``call``).
         future: Its future (a concurrent one for a blocking caller).
         single_statement: It runs one SQL statement (no savepoint needed).
+        durable: Its commit must reach the disk before it returns (see ``run``).
     """
 
     operation: Operation
     loop: asyncio.AbstractEventLoop | None
     future: asyncio.Future[Any] | Future[Any]
     single_statement: bool
+    durable: bool = True
 
 
 _log = logging.getLogger("omniq.backends.sqlite")
 _STOP = object()
 _BUSY_RETRY_LIMIT = 600.0  # seconds a transaction keeps retrying a locked database
+_FULL = 2  # PRAGMA synchronous: 0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA
 
 
 class _ConnectionThread:
@@ -81,7 +84,11 @@ class _ConnectionThread:
         self._ready.result()  # re-raises a connection error in the caller
 
     async def run(
-        self, operation: Callable[[sqlite3.Connection], T], *, single_statement: bool = False
+        self,
+        operation: Callable[[sqlite3.Connection], T],
+        *,
+        single_statement: bool = False,
+        durable: bool = True,
     ) -> T:
         """Run ``operation`` in the thread and await its result (from any event loop).
 
@@ -89,6 +96,9 @@ class _ConnectionThread:
             operation: Called with the connection, in the thread.
             single_statement: The operation runs one SQL statement, which SQLite already
                 applies all-or-nothing, so the writer needs no savepoint around it.
+            durable: ``False`` for a write whose loss to a power cut or an OS crash does no
+                harm (see :class:`WriterThread`): a batch of such writes only is committed
+                without waiting for the disk. A reader thread ignores it.
 
         Raises:
             BackendError: The backend is closed, or SQLite failed (driver error chained).
@@ -97,7 +107,7 @@ class _ConnectionThread:
             raise BackendError(f"the SQLite backend for {str(self._path)!r} is closed")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._queue.put(_Item(operation, loop, future, single_statement))
+        self._queue.put(_Item(operation, loop, future, single_statement, durable))
         return await future
 
     def call(
@@ -213,6 +223,13 @@ class WriterThread(_ConnectionThread):
         on_commit: Called after each commit (while no other batch can start), e.g. to tell
             watchers in other processes that a commit is visible.
 
+    Writes that a power cut may undo harmlessly (a worker's claims, lease extensions and
+    heartbeats: ``run(..., durable=False)``) are committed at ``synchronous=NORMAL`` when
+    the connection is at ``FULL`` or ``EXTRA`` and the whole batch is such writes: SQLite
+    then appends them to the WAL without an fsync, and the next durable commit of any
+    connection fsyncs them along with its own. Lost, a claim leaves its task enqueued, so it
+    runs again, as after any crash; every process using the file died in that power cut.
+
     Attributes:
         commits: Transactions committed so far (for diagnostics and tests).
     """
@@ -235,6 +252,7 @@ class WriterThread(_ConnectionThread):
         self._busy = False
         self._blocking: list[_Item] = []  # blocking callers' operations (under _turns)
         self._batch_thread: int | None = None  # the thread running a batch
+        self._synchronous: int | None = None  # the connection's level (read at first need)
         self.commits = 0  # transactions committed (diagnostics and tests)
         super().__init__(name, connect, path)
 
@@ -367,6 +385,27 @@ class WriterThread(_ConnectionThread):
         included, and none of the rest may run outside a transaction (a savepoint there
         would commit on its own).
         """
+        relaxed = self._relaxed_level(conn, items)
+        if relaxed is None:
+            return self._run_transaction(conn, items)
+        conn.execute("PRAGMA synchronous = NORMAL")  # not allowed inside a transaction
+        try:
+            return self._run_transaction(conn, items)
+        finally:
+            conn.execute(f"PRAGMA synchronous = {relaxed}")
+
+    def _relaxed_level(self, conn: sqlite3.Connection, items: list[_Item]) -> int | None:
+        """The level to restore if ``items`` may commit at ``NORMAL``, else ``None``."""
+        if any(item.durable for item in items):
+            return None
+        if self._synchronous is None:
+            (self._synchronous,) = conn.execute("PRAGMA synchronous").fetchone()
+        return self._synchronous if self._synchronous >= _FULL else None
+
+    def _run_transaction(
+        self, conn: sqlite3.Connection, items: list[_Item]
+    ) -> list[tuple[bool, Any]]:
+        """:meth:`_run_batch` at the connection's current ``synchronous`` level."""
         try:
             self._begin(conn)
             if len(items) == 1:
