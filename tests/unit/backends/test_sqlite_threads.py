@@ -232,3 +232,59 @@ async def test_a_store_below_full_keeps_its_level(tmp_path: Path) -> None:
         assert writer.call(synchronous) == 0
     finally:
         writer.close()
+
+
+async def blocked_in_begin(writer: WriterThread) -> None:
+    """Poll (10 s at most) until the writer thread waits in ``BEGIN`` for the write lock."""
+    import sys
+
+    thread_id = writer._thread.ident
+    async with asyncio.timeout(10):
+        while True:
+            frame = sys._current_frames().get(thread_id)
+            while frame is not None and frame.f_code.co_name != "_begin":
+                frame = frame.f_back
+            if frame is not None:
+                return
+            await asyncio.sleep(0.001)
+
+
+@pytest.fixture
+def other_holds_the_lock(tmp_path: Path) -> Iterator[sqlite3.Connection]:
+    """Another connection to the writer fixture's file, with the write lock taken."""
+    other = sqlite3.connect(tmp_path / "w.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    yield other
+    if other.in_transaction:
+        other.execute("COMMIT")
+    other.close()
+
+
+async def test_operations_queued_while_waiting_for_the_lock_share_its_commit(
+    writer: WriterThread, other_holds_the_lock: sqlite3.Connection
+) -> None:
+    def insert(value: int) -> Callable[[sqlite3.Connection], None]:
+        return lambda conn: conn.execute("INSERT INTO t VALUES (?)", (value,))
+
+    before = writer.commits
+    first = asyncio.ensure_future(writer.run(insert(1)))
+    await blocked_in_begin(writer)
+    later = [asyncio.ensure_future(writer.run(insert(v))) for v in (2, 3)]
+    await asyncio.sleep(0)  # both queued
+    other_holds_the_lock.execute("COMMIT")
+    await asyncio.gather(first, *later)
+    assert writer.commits == before + 1
+    assert values(writer) == [1, 2, 3]
+
+
+async def test_a_durable_write_does_not_join_a_relaxed_commit(
+    writer: WriterThread, other_holds_the_lock: sqlite3.Connection
+) -> None:
+    relaxed = asyncio.ensure_future(writer.run(synchronous, durable=False))
+    await blocked_in_begin(writer)
+    durable = asyncio.ensure_future(writer.run(synchronous))
+    relaxed_after = asyncio.ensure_future(writer.run(synchronous, durable=False))
+    await asyncio.sleep(0)
+    other_holds_the_lock.execute("COMMIT")
+    # In queue order: the durable write waits for the next batch, and so does what follows.
+    assert (await relaxed, await durable, await relaxed_after) == (1, 2, 2)

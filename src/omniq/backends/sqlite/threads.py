@@ -223,6 +223,11 @@ class WriterThread(_ConnectionThread):
         on_commit: Called after each commit (while no other batch can start), e.g. to tell
             watchers in other processes that a commit is visible.
 
+    Once its ``BEGIN IMMEDIATE`` returns (often after waiting for another process's write
+    lock), the writer thread adds what was queued meanwhile to the transaction it now
+    holds (see :meth:`_join_late`): a wait costs one commit, not one per operation queued
+    during it.
+
     Writes that a power cut may undo harmlessly (a worker's claims, lease extensions and
     heartbeats: ``run(..., durable=False)``) are committed at ``synchronous=NORMAL`` when
     the connection is at ``FULL`` or ``EXTRA`` and the whole batch is such writes: SQLite
@@ -253,6 +258,7 @@ class WriterThread(_ConnectionThread):
         self._blocking: list[_Item] = []  # blocking callers' operations (under _turns)
         self._batch_thread: int | None = None  # the thread running a batch
         self._synchronous: int | None = None  # the connection's level (read at first need)
+        self._carried: list[Any] = []  # taken off the queue, not joinable: the next batch's
         self.commits = 0  # transactions committed (diagnostics and tests)
         super().__init__(name, connect, path)
 
@@ -340,8 +346,12 @@ class WriterThread(_ConnectionThread):
             self._busy = False
             self._turns.notify_all()
 
-    def _run_locked(self, items: list[_Item]) -> None:
-        """Run ``items`` as one batch and hand their outcomes back (during this thread's turn)."""
+    def _run_locked(self, items: list[_Item], late_joins: bool = False) -> None:
+        """Run ``items`` as one batch and hand their outcomes back (during this thread's turn).
+
+        With ``late_joins`` (the writer thread's own batches), operations queued while the
+        batch waited for the write lock are added to it (``items`` grows).
+        """
         if not items:
             return
         conn = self._conn
@@ -351,7 +361,7 @@ class WriterThread(_ConnectionThread):
             return
         self._batch_thread = threading.get_ident()
         try:
-            outcomes = self._run_batch(conn, items)
+            outcomes = self._run_batch(conn, items, late_joins)
         finally:
             self._batch_thread = None
         self._deliver(items, outcomes)
@@ -366,13 +376,43 @@ class WriterThread(_ConnectionThread):
 
     def _loop(self, conn: sqlite3.Connection) -> None:
         while True:
-            items, stopping = self._take_batch(self._max_batch)
+            if self._carried:
+                carried, self._carried = self._carried, []
+                stopping = any(item is _STOP for item in carried)
+                items = [item for item in carried if item is not _STOP]
+            else:
+                items, stopping = self._take_batch(self._max_batch)
             with self._turn():
-                self._run_locked(self._take_blocking(items))
+                self._run_locked(self._take_blocking(items), late_joins=not stopping)
             if stopping:
                 return
 
-    def _run_batch(self, conn: sqlite3.Connection, items: list[_Item]) -> list[tuple[bool, Any]]:
+    def _join_late(self, items: list[_Item], relaxed: bool) -> None:
+        """Add to ``items`` what was queued while their ``BEGIN`` waited for the lock.
+
+        The write lock is held by then, so they cost this transaction a few statements and
+        no commit of their own: while producers in other processes keep the lock busy, a
+        worker's claims and completions that arrive during one wait share one commit. An
+        operation that must be durable does not join a relaxed (``NORMAL``) transaction;
+        it and what follows it wait for the next batch, in order, as does a stop request.
+        """
+        while len(items) < self._max_batch:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if item is _STOP or (relaxed and item.durable):
+                self._carried.append(item)
+                while True:  # keep the queue's order: everything after it waits too
+                    try:
+                        self._carried.append(self._queue.get_nowait())
+                    except queue.Empty:
+                        return
+            items.append(item)
+
+    def _run_batch(
+        self, conn: sqlite3.Connection, items: list[_Item], late_joins: bool = False
+    ) -> list[tuple[bool, Any]]:
         """Run ``items`` in one transaction; return each one's outcome once committed.
 
         First all operations run back to back, with no savepoint: each statement costs a
@@ -387,10 +427,10 @@ class WriterThread(_ConnectionThread):
         """
         relaxed = self._relaxed_level(conn, items)
         if relaxed is None:
-            return self._run_transaction(conn, items)
+            return self._run_transaction(conn, items, late_joins, False)
         conn.execute("PRAGMA synchronous = NORMAL")  # not allowed inside a transaction
         try:
-            return self._run_transaction(conn, items)
+            return self._run_transaction(conn, items, late_joins, True)
         finally:
             conn.execute(f"PRAGMA synchronous = {relaxed}")
 
@@ -403,11 +443,13 @@ class WriterThread(_ConnectionThread):
         return self._synchronous if self._synchronous >= _FULL else None
 
     def _run_transaction(
-        self, conn: sqlite3.Connection, items: list[_Item]
+        self, conn: sqlite3.Connection, items: list[_Item], late_joins: bool, relaxed: bool
     ) -> list[tuple[bool, Any]]:
         """:meth:`_run_batch` at the connection's current ``synchronous`` level."""
         try:
             self._begin(conn)
+            if late_joins:
+                self._join_late(items, relaxed)
             if len(items) == 1:
                 return self._run_alone(conn, items[0])
             outcomes = self._run_unguarded(conn, items)
