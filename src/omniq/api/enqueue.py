@@ -14,7 +14,7 @@ from omniq.core.portal import portal
 from omniq.core.task_builder import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_QUEUE,
-    ENQUEUE_OPTIONS,
+    ENQUEUE_OPTION_NAMES,
     EnqueueExtras,
     EnqueueOptions,
     TaskOptions,
@@ -365,7 +365,7 @@ def _options(arguments: Mapping[str, Any], extra: EnqueueExtras) -> EnqueueOptio
     its keys and the parameters in step).
     """
     options: dict[str, Any] = {
-        key: value for key, value in arguments.items() if key in ENQUEUE_OPTIONS
+        key: value for key, value in arguments.items() if key in ENQUEUE_OPTION_NAMES
     }
     options.update(extra)
     return cast(EnqueueOptions, options)

@@ -20,6 +20,7 @@ __all__ = [
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_QUEUE",
     "ENQUEUE_OPTIONS",
+    "ENQUEUE_OPTION_NAMES",
     "EnqueueExtras",
     "EnqueueOptions",
     "TaskOptions",
@@ -75,6 +76,9 @@ class EnqueueOptions(TypedDict, total=False):
 
 #: Every option name of :class:`EnqueueOptions`, in declaration order.
 ENQUEUE_OPTIONS: tuple[str, ...] = tuple(EnqueueOptions.__annotations__)
+
+#: The same names as a set, for membership tests on every ``enqueue``.
+ENQUEUE_OPTION_NAMES: frozenset[str] = frozenset(ENQUEUE_OPTIONS)
 
 
 class EnqueueExtras(TypedDict, total=False):
@@ -137,7 +141,7 @@ class TaskOptions:
         Raises:
             ConfigurationError: An unknown option or a bad value, named in the message.
         """
-        unknown = [key for key in options if key not in ENQUEUE_OPTIONS]
+        unknown = [key for key in options if key not in ENQUEUE_OPTION_NAMES]
         if unknown:
             raise ConfigurationError(f"{what} got an unexpected keyword argument {unknown[0]!r}")
         defaults = _DEFAULTS if defaults is None else defaults

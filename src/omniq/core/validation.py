@@ -63,9 +63,32 @@ def check_callable(func: object, what: str = "func") -> None:
         raise ConfigurationError(f"{what} {func!r} is not callable: expected a function")
 
 
+#: What keyword calls a signature accepts: (parameter names, required names, has
+#: ``**kwargs``), or ``None`` when only :meth:`inspect.Signature.bind` can tell.
+_KeywordShape = tuple[frozenset[str], frozenset[str], bool] | None
+
+
 @functools.lru_cache(maxsize=512)
-def _cached_signature(func: Any) -> inspect.Signature | None:
-    return _signature(func)
+def _cached_signature(func: Any) -> tuple[inspect.Signature | None, _KeywordShape]:
+    signature = _signature(func)
+    return signature, None if signature is None else _keyword_shape(signature)
+
+
+def _keyword_shape(signature: inspect.Signature) -> _KeywordShape:
+    names: set[str] = set()
+    required: set[str] = set()
+    var_keyword = False
+    for parameter in signature.parameters.values():
+        kind = parameter.kind
+        if kind is inspect.Parameter.POSITIONAL_ONLY:
+            return None
+        if kind is inspect.Parameter.VAR_KEYWORD:
+            var_keyword = True
+        elif kind is not inspect.Parameter.VAR_POSITIONAL:
+            names.add(parameter.name)
+            if parameter.default is inspect.Parameter.empty:
+                required.add(parameter.name)
+    return frozenset(names), frozenset(required), var_keyword
 
 
 def _signature(func: Any) -> inspect.Signature | None:
@@ -94,11 +117,16 @@ def check_call(
             names it and the function.
     """
     try:
-        signature = _cached_signature(func)
+        signature, shape = _cached_signature(func)
     except TypeError:  # unhashable callable
-        signature = _signature(func)
+        signature, shape = _signature(func), None
     if signature is None:
         return
+    if shape is not None and not leading:  # the common case, without binding
+        names, required, var_keyword = shape
+        given = arguments.keys()
+        if required <= given and (var_keyword or given <= names):
+            return
     try:
         signature.bind(*([None] * leading), **arguments)
     except TypeError as exc:
