@@ -70,7 +70,9 @@ def test_call_after_close_is_a_clear_error(writer: WriterThread) -> None:
 
 
 async def queue_in_one_batch(
-    writer: WriterThread, operations: list[Callable[[sqlite3.Connection], object]]
+    writer: WriterThread,
+    operations: list[Callable[[sqlite3.Connection], object]],
+    durable: list[bool] | None = None,
 ) -> list[object]:
     """Run ``operations`` as one batch: queue them while the writer is held by another."""
     started, gate = threading.Event(), threading.Event()
@@ -81,7 +83,11 @@ async def queue_in_one_batch(
 
     holder = asyncio.ensure_future(writer.run(hold))
     assert await asyncio.to_thread(started.wait, 10)
-    pending = [asyncio.ensure_future(writer.run(op)) for op in operations]
+    flags = durable if durable is not None else [True] * len(operations)
+    pending = [
+        asyncio.ensure_future(writer.run(op, durable=flag))
+        for op, flag in zip(operations, flags, strict=True)
+    ]
     await asyncio.sleep(0)  # let each run() queue its operation
     gate.set()
     await holder
@@ -204,20 +210,8 @@ async def test_writes_that_need_not_be_durable_commit_without_an_fsync(
 
 
 async def test_a_batch_with_one_durable_write_commits_at_full(writer: WriterThread) -> None:
-    started, gate = threading.Event(), threading.Event()
-
-    def hold(conn: sqlite3.Connection) -> None:
-        started.set()
-        gate.wait(10)
-
-    holder = asyncio.ensure_future(writer.run(hold))
-    assert await asyncio.to_thread(started.wait, 10)
-    relaxed = asyncio.ensure_future(writer.run(synchronous, durable=False))
-    durable = asyncio.ensure_future(writer.run(synchronous))
-    await asyncio.sleep(0)  # both queued: they run as one batch
-    gate.set()
-    await holder
-    assert (await relaxed, await durable) == (2, 2)
+    levels = await queue_in_one_batch(writer, [synchronous, synchronous], [False, True])
+    assert levels == [2, 2]
 
 
 async def test_a_store_below_full_keeps_its_level(tmp_path: Path) -> None:
