@@ -376,16 +376,19 @@ class WriterThread(_ConnectionThread):
 
     def _loop(self, conn: sqlite3.Connection) -> None:
         while True:
-            if self._carried:
-                carried, self._carried = self._carried, []
-                stopping = any(item is _STOP for item in carried)
-                items = [item for item in carried if item is not _STOP]
-            else:
-                items, stopping = self._take_batch(self._max_batch)
+            items, stopping = self._next_batch()
             with self._turn():
                 self._run_locked(self._take_blocking(items), late_joins=not stopping)
             if stopping:
                 return
+
+    def _next_batch(self) -> tuple[list[_Item], bool]:
+        """The operations carried over from the last batch first, else the queue's."""
+        if not self._carried:
+            return self._take_batch(self._max_batch)
+        limit = self._max_batch
+        taken, self._carried = self._carried[:limit], self._carried[limit:]
+        return [item for item in taken if item is not _STOP], any(item is _STOP for item in taken)
 
     def _join_late(self, items: list[_Item], relaxed: bool) -> None:
         """Add to ``items`` what was queued while their ``BEGIN`` waited for the lock.
