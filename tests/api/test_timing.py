@@ -117,10 +117,12 @@ def test_result_ttl_expires_the_result(make_oq: MakeOmniQ) -> None:
         oq.get_result(task_id, timeout=5)
     assert info.value.task_id == task_id
     assert isinstance(info.value, KeyError)
-    # and the worker's maintenance pass deletes it
+    # and the worker's maintenance pass deletes it (passes start 0.25 s apart; on a loaded
+    # 2-core CI machine one NATS pass once took over 3 s, so the deadline is the suite's
+    # usual 10 s: what is checked is that the purge happens)
     wait_until(
         lambda: portal().call(oq.result_store.get(task_id, 0.0)) is None,
-        timeout=3,
+        timeout=10,
         what="the maintenance pass to purge the result",
     )
     task = oq.get_task(task_id)
