@@ -28,7 +28,7 @@ from psycopg import AsyncConnection, sql
 
 from omniq.storage import wakeups
 from omniq.storage.bridge import LoopBridge
-from omniq.storage.interfaces import NotificationSink
+from omniq.storage.listener import WakeupListener
 from omniq.storage.wakeups import CANCEL_PAYLOAD, deliver, schedules_payload, tasks_payload
 
 __all__ = [
@@ -53,7 +53,7 @@ def result_payload(task_ids: list[str]) -> list[str]:
     return wakeups.result_payloads(task_ids, _IDS_PER_NOTIFICATION)
 
 
-class PostgresNotifier:
+class PostgresNotifier(WakeupListener):
     """Listens to the project's channel on a connection of its own; feeds a sink.
 
     The listening task and its connection live on the backend's bridge loop; ``start`` and
@@ -75,42 +75,10 @@ class PostgresNotifier:
         server: str,
         on_tasks: Callable[[], None] | None = None,
     ) -> None:
-        self._bridge = bridge
+        super().__init__(bridge, channel, ready_timeout=5.0)
         self._on_tasks = on_tasks
         self._conninfo = conninfo
-        self._channel = channel
         self._server = server
-        self._sinks: list[NotificationSink] = []
-        self._task: asyncio.Task[None] | None = None
-        self._listening = asyncio.Event()
-
-    async def start(self, sink: NotificationSink) -> None:
-        """Start listening for ``sink`` (once per sink); returns once LISTEN is active."""
-        await self._bridge.run(lambda: self._start(sink))
-
-    async def stop(self) -> None:
-        """Stop listening (idempotent)."""
-        if self._bridge.running:
-            await self._bridge.run(self.stop_here)
-
-    async def _start(self, sink: NotificationSink) -> None:
-        if sink not in self._sinks:
-            self._sinks.append(sink)
-        if self._task is None or self._task.done():
-            self._listening = asyncio.Event()
-            self._task = asyncio.create_task(self._listen(), name=f"omniq-listen-{self._channel}")
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(5.0):
-                await self._listening.wait()
-
-    async def stop_here(self) -> None:
-        """:meth:`stop`, on the bridge's loop (when the backend closes)."""
-        task, self._task = self._task, None
-        self._sinks.clear()
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
     async def _listen(self) -> None:
         delay = _RECONNECT_FIRST
@@ -129,13 +97,9 @@ class PostgresNotifier:
                 continue
             try:
                 await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
-                self._listening.set()
+                self._subscribed(missed)
                 delay = _RECONNECT_FIRST
-                if missed:  # what happened while nobody listened: look at the store
-                    self._broadcast("t")
-                    self._broadcast("s")
-                    self._broadcast("c")
-                    missed = False
+                missed = False
                 async for notification in conn.notifies():
                     self._broadcast(notification.payload)
             except psycopg.Error as exc:
@@ -149,8 +113,4 @@ class PostgresNotifier:
     def _broadcast(self, payload: str) -> None:
         if payload.startswith("t") and self._on_tasks is not None:
             self._on_tasks()
-        for sink in list(self._sinks):
-            try:
-                deliver(payload, sink)
-            except Exception:  # a sink must not stop the listener
-                _log.exception("a notification sink failed on %r", payload)
+        super()._broadcast(payload)

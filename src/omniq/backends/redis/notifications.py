@@ -26,7 +26,7 @@ from redis import exceptions as redis_errors
 
 from omniq.backends.redis.connection import RedisConnection, mask_url
 from omniq.storage.bridge import LoopBridge
-from omniq.storage.interfaces import NotificationSink
+from omniq.storage.listener import WakeupListener
 from omniq.storage.wakeups import deliver
 
 __all__ = ["RedisNotifier", "deliver"]
@@ -39,7 +39,7 @@ _RECONNECT_MAX = 2.0
 _HEALTH_CHECK = 10
 
 
-class RedisNotifier:
+class RedisNotifier(WakeupListener):
     """Subscribes to the project's channel on a connection of its own; feeds sinks.
 
     The listening task and its connection live on the backend's bridge loop; ``start``
@@ -52,40 +52,8 @@ class RedisNotifier:
     """
 
     def __init__(self, bridge: LoopBridge, conn: RedisConnection, channel: str) -> None:
-        self._bridge = bridge
+        super().__init__(bridge, channel, ready_timeout=conn.connect_timeout)
         self._conn = conn
-        self._channel = channel
-        self._sinks: list[NotificationSink] = []
-        self._task: asyncio.Task[None] | None = None
-        self._listening = asyncio.Event()
-
-    async def start(self, sink: NotificationSink) -> None:
-        """Start listening for ``sink`` (once per sink); returns once subscribed."""
-        await self._bridge.run(lambda: self._start(sink))
-
-    async def stop(self) -> None:
-        """Stop listening (idempotent)."""
-        if self._bridge.running:
-            await self._bridge.run(self.stop_here)
-
-    async def _start(self, sink: NotificationSink) -> None:
-        if sink not in self._sinks:
-            self._sinks.append(sink)
-        if self._task is None or self._task.done():
-            self._listening = asyncio.Event()
-            self._task = asyncio.create_task(self._listen(), name=f"omniq-sub-{self._channel}")
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self._conn.connect_timeout):
-                await self._listening.wait()
-
-    async def stop_here(self) -> None:
-        """:meth:`stop`, on the bridge's loop (when the backend closes)."""
-        task, self._task = self._task, None
-        self._sinks.clear()
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
     async def _listen(self) -> None:
         delay = _RECONNECT_FIRST
@@ -96,12 +64,9 @@ class RedisNotifier:
             pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self._channel)
-                self._listening.set()
+                self._subscribed(missed)
                 delay = _RECONNECT_FIRST
-                if missed:  # what happened while nobody listened: look at the store
-                    for payload in ("t", "s", "c"):
-                        self._broadcast(payload)
-                    missed = False
+                missed = False
                 while True:
                     message = await pubsub.get_message(timeout=_HEALTH_CHECK)
                     if message is not None and message.get("type") == "message":
@@ -120,10 +85,3 @@ class RedisNotifier:
                         await client.aclose()
             await asyncio.sleep(delay)
             delay = min(delay * 2, _RECONNECT_MAX)
-
-    def _broadcast(self, payload: str) -> None:
-        for sink in list(self._sinks):
-            try:
-                deliver(payload, sink)
-            except Exception:  # a sink must not stop the listener
-                _log.exception("a notification sink failed on %r", payload)
