@@ -230,14 +230,20 @@ def test_events_tail_follow_prints_new_events_until_interrupted(cli: Cli, oq: Om
         follower = subprocess.Popen(
             [sys.executable, "-m", "omniq.cli", "events", "tail", "--follow", "--json",
              "--interval", "0.05", *cli.store],
-            stdout=sink, stderr=subprocess.STDOUT, env=cli.env,
+            stdout=sink, stderr=subprocess.STDOUT, env={**cli.env, "PYTHONFAULTHANDLER": "1"},
         )  # fmt: skip
         try:
             wait_until(lambda: first in out.read_text(), 30, "the first event")
             second = oq.enqueue(jobs.add, {"x": 1, "y": 2})
             wait_until(lambda: second in out.read_text(), 30, "the new event")
             follower.send_signal(signal.SIGINT)
-            assert follower.wait(30) == 0
+            try:
+                code = follower.wait(30)
+            except subprocess.TimeoutExpired:  # where it hangs: faulthandler's stacks
+                follower.send_signal(signal.SIGABRT)
+                follower.wait(10)
+                raise AssertionError(f"no exit 30 s after Ctrl+C:\n{out.read_text()}") from None
+            assert code == 0, out.read_text()
         finally:
             if follower.poll() is None:
                 follower.kill()

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
-import time
+import signal
+import threading
+from collections.abc import Iterator
+from types import FrameType
 
 import click
 import msgspec
@@ -49,7 +53,7 @@ def _line(event: TaskEvent) -> str:
 )
 def tail(store: StoreOptions, as_json: bool, limit: int, follow: bool, interval: float) -> None:
     """Print the latest events across tasks (JSON: one object per line)."""
-    with open_omniq(store) as oq:
+    with open_omniq(store) as oq, _interrupt_flag(follow) as interrupted:
         entries = oq.list_events(None, limit)
         while True:
             for cursor, event in entries:
@@ -62,11 +66,35 @@ def tail(store: StoreOptions, as_json: bool, limit: int, follow: bool, interval:
             after = entries[-1][0] if entries else None  # an empty log: from its start
             entries = []
             while not entries:
-                try:
-                    time.sleep(interval)
-                    entries = oq.list_events(after, 1000)
-                except KeyboardInterrupt:
+                if interrupted.wait(interval):
                     return
+                entries = oq.list_events(after, 1000)
+
+
+@contextlib.contextmanager
+def _interrupt_flag(enabled: bool) -> Iterator[threading.Event]:
+    """An event set by the first Ctrl+C (SIGINT) while the block runs; a second one raises.
+
+    A ``KeyboardInterrupt`` raised wherever the main thread happens to be (inside a store
+    call, or while the store closes) could leave the store's threads mid-operation; the
+    flag is instead checked between two looks at the store. Not ``enabled``, or outside the
+    main thread (no signal handler can be set there), Ctrl+C keeps its usual effect and the
+    event is never set.
+    """
+    interrupted = threading.Event()
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield interrupted
+        return
+
+    def on_interrupt(signum: int, frame: FrameType | None) -> None:
+        interrupted.set()
+        signal.signal(signal.SIGINT, previous)  # a second Ctrl+C interrupts at once
+
+    previous = signal.signal(signal.SIGINT, on_interrupt) or signal.SIG_DFL
+    try:
+        yield interrupted
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def print_json_line(cursor: str, event: TaskEvent) -> None:
