@@ -232,6 +232,11 @@ def _set_threadsafe(loop: asyncio.AbstractEventLoop, event: asyncio.Event) -> No
         running = None
     if running is loop:
         event.set()
+    elif event.is_set():
+        # Already set, and its listener has not cleared it yet: it clears it before it
+        # looks at the store again, so that look sees what this wake-up announces. No
+        # call into its loop (a busy producer would otherwise wake that thread per task).
+        return
     else:
         # A closed loop means nobody waits there any more.
         with contextlib.suppress(RuntimeError):
