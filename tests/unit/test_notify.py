@@ -59,3 +59,37 @@ async def test_a_notification_from_another_thread_wakes_the_listener_loop() -> N
     channel.add_task_listener(tasks)
     threading.Thread(target=channel.notify_tasks).start()
     await asyncio.wait_for(tasks.wait(), timeout=10)
+
+
+async def test_other_threads_call_into_the_loop_only_while_the_event_is_clear() -> None:
+    channel = Channel()
+    tasks = asyncio.Event()
+    channel.add_task_listener(tasks)
+    loop = asyncio.get_running_loop()
+    calls: list[object] = []
+    original = loop.call_soon_threadsafe
+
+    def counting(callback, *args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(callback)
+        return original(callback, *args, **kwargs)
+
+    loop.call_soon_threadsafe = counting  # type: ignore[method-assign]
+    try:
+
+        def notify_from_a_thread() -> None:
+            thread = threading.Thread(target=channel.notify_tasks)
+            thread.start()
+            thread.join()
+
+        notify_from_a_thread()  # clear: one call into the loop, which sets it
+        await asyncio.wait_for(tasks.wait(), timeout=10)
+        assert len(calls) == 1
+        notify_from_a_thread()  # still set (not looked at yet): nothing to do
+        notify_from_a_thread()
+        assert len(calls) == 1
+        tasks.clear()  # the listener looks again: the next notification wakes it
+        notify_from_a_thread()
+        await asyncio.wait_for(tasks.wait(), timeout=10)
+        assert len(calls) == 2
+    finally:
+        del loop.call_soon_threadsafe
