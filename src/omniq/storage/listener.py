@@ -15,7 +15,7 @@ import logging
 
 from omniq.storage.bridge import LoopBridge
 from omniq.storage.interfaces import NotificationSink
-from omniq.storage.wakeups import deliver
+from omniq.storage.wakeups import MISSED_PAYLOADS, deliver_to_all
 
 __all__ = ["WakeupListener"]
 
@@ -77,12 +77,8 @@ class WakeupListener:
         """Mark the subscription active; after a gap, report everything as possibly missed."""
         self._listening.set()
         if missed:  # what happened while nobody listened: look at the store
-            for payload in ("t", "s", "c"):
+            for payload in MISSED_PAYLOADS:
                 self._broadcast(payload)
 
     def _broadcast(self, payload: str) -> None:
-        for sink in list(self._sinks):
-            try:
-                deliver(payload, sink)
-            except Exception:  # a sink must not stop the listener
-                _log.exception("a notification sink failed on %r", payload)
+        deliver_to_all(payload, self._sinks, _log)

@@ -14,9 +14,20 @@ write the same text in Lua). :func:`deliver` turns one back into calls on a
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable
+
 from omniq.storage.interfaces import NotificationSink
 
-__all__ = ["CANCEL_PAYLOAD", "deliver", "result_payloads", "schedules_payload", "tasks_payload"]
+__all__ = [
+    "CANCEL_PAYLOAD",
+    "MISSED_PAYLOADS",
+    "deliver",
+    "deliver_to_all",
+    "result_payloads",
+    "schedules_payload",
+    "tasks_payload",
+]
 
 #: The cancellation of an executing task was requested.
 CANCEL_PAYLOAD = "c"
@@ -38,6 +49,26 @@ def result_payloads(task_ids: list[str], per_message: int) -> list[str]:
         "r:" + ",".join(task_ids[start : start + per_message])
         for start in range(0, len(task_ids), per_message)
     ]
+
+
+#: What a listener reports after a gap in which messages may have been lost: tasks,
+#: schedules and cancellations may all have changed, so every sink looks at the store.
+MISSED_PAYLOADS: tuple[str, ...] = (tasks_payload(None), schedules_payload(None), CANCEL_PAYLOAD)
+
+
+def deliver_to_all(payload: str, sinks: Iterable[NotificationSink], log: logging.Logger) -> None:
+    """Call every sink for one message; a sink that raises is logged on ``log``, not fatal.
+
+    Args:
+        payload: The message.
+        sinks: The listener's sinks (copied first: a sink may unregister meanwhile).
+        log: Where a failing sink is reported.
+    """
+    for sink in list(sinks):
+        try:
+            deliver(payload, sink)
+        except Exception:  # a sink must not stop the listener
+            log.exception("a notification sink failed on %r", payload)
 
 
 def deliver(payload: str, sink: NotificationSink) -> None:

@@ -27,7 +27,14 @@ from omniq.exceptions import BackendError
 from omniq.storage import wakeups
 from omniq.storage.bridge import LoopBridge
 from omniq.storage.interfaces import NotificationSink
-from omniq.storage.wakeups import CANCEL_PAYLOAD, deliver, schedules_payload, tasks_payload
+from omniq.storage.wakeups import (
+    CANCEL_PAYLOAD,
+    MISSED_PAYLOADS,
+    deliver,
+    deliver_to_all,
+    schedules_payload,
+    tasks_payload,
+)
 
 __all__ = [
     "CANCEL_PAYLOAD",
@@ -96,12 +103,8 @@ class NATSNotifier:
 
     def _missed(self) -> None:
         if self._sub is not None:
-            for payload in ("t", "s", "c"):
+            for payload in MISSED_PAYLOADS:
                 self._broadcast(payload)
 
     def _broadcast(self, payload: str) -> None:
-        for sink in list(self._sinks):
-            try:
-                deliver(payload, sink)
-            except Exception:  # a sink must not stop the listener
-                _log.exception("a notification sink failed on %r", payload)
+        deliver_to_all(payload, self._sinks, _log)
