@@ -26,7 +26,7 @@ import pytest
 
 from backend_targets import NATS_URL, TARGETS, new_project
 from child_env import child_environment
-from omniq import EventType, OmniQ, TaskStatus
+from omniq import EventType, OmniQ, TaskEvent, TaskStatus
 from omniq.exceptions import BackendError
 from tcp_proxy import TcpProxy, proxy_to
 
@@ -304,7 +304,14 @@ def test_a_task_of_a_sigkilled_worker_runs_again_after_its_lease(
             # Not before the victim's lease ran out (2 s from its last renewal).
             assert time.monotonic() - killed_at > 0.5
             assert [int(pid) for pid in jobs.read_lines(runs)] == [victim.pid, rescuer.pid]
-            events = oq.get_events(task_id)
+
+            # Nothing is fused on NATS: the ``completed`` event is written after the status
+            # that get_result reads, so it may land a moment later.
+            def completed_events() -> list[TaskEvent] | None:
+                events = oq.get_events(task_id)
+                return events if events and events[-1].type is EventType.COMPLETED else None
+
+            events = wait_until(completed_events, 30, "the completed event after the result")
             assert event_types(events) == [
                 EventType.ENQUEUED, EventType.DEQUEUED, EventType.EXECUTING,
                 EventType.RETRYING,  # the rescuer's lease recovery
