@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable
 from typing import TypeVar
 
-from omniq import EventType, OmniQ, TaskStatus
+from omniq import EventType, OmniQ, TaskEvent, TaskStatus
 
 T = TypeVar("T")
 
@@ -61,3 +61,17 @@ def has_status(oq: OmniQ, task_id: str, expected: TaskStatus) -> Callable[[], bo
 def event_types(oq: OmniQ, task_id: str) -> list[EventType]:
     """The types of a task's events, in order."""
     return [event.type for event in oq.get_events(task_id)]
+
+
+def events_ending_with(oq: OmniQ, task_id: str, last: EventType) -> list[TaskEvent]:
+    """The task's events once the log ends with ``last`` (waited for, with a deadline).
+
+    Without fused events (NATS, split roles) an outcome's event follows its status, so
+    right after ``get_result`` the log may lack that last event for a moment.
+    """
+
+    def ended() -> list[TaskEvent] | None:
+        events = oq.get_events(task_id)
+        return events if events and events[-1].type is last else None
+
+    return wait_until(ended, what=f"the {last.value} event of {task_id}")

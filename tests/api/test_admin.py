@@ -15,7 +15,7 @@ from omniq.storage.admin import SpaceReclaimer
 
 from . import tasks
 from .conftest import MakeOmniQ
-from .helpers import wait_until
+from .helpers import events_ending_with, wait_until
 
 
 def test_stats_count_tasks_by_queue_and_status(oq: OmniQ) -> None:
@@ -87,7 +87,7 @@ def test_retry_runs_a_failed_task_again(oq: OmniQ) -> None:
     assert task is not None
     assert task.status is TaskStatus.COMPLETED
     assert task.error is None
-    events = oq.get_events(task_id)
+    events = events_ending_with(oq, task_id, EventType.COMPLETED)
     types = [event.type for event in events]
     assert types.count(EventType.ENQUEUED) == 2
     assert types[-1] is EventType.COMPLETED

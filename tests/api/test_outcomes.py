@@ -16,7 +16,7 @@ from omniq.storage.records import ResultRecord
 
 from . import tasks
 from .conftest import MakeOmniQ
-from .helpers import wait_until
+from .helpers import events_ending_with, wait_until
 
 
 def _types(oq: OmniQ, task_id: str) -> list[EventType]:
@@ -174,7 +174,7 @@ def test_events_in_order(make_oq: MakeOmniQ) -> None:
     assert [e.type for e in events] == [EventType.ENQUEUED]
     oq.start_worker(max_workers=1)
     assert oq.get_result(task_id, timeout=5) == 2
-    events = oq.get_events(task_id)
+    events = events_ending_with(oq, task_id, EventType.COMPLETED)
     assert [e.type for e in events] == [
         EventType.ENQUEUED,
         EventType.DEQUEUED,

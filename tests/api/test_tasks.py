@@ -9,11 +9,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from omniq import OmniQ, Task, TaskNotFoundError, TaskStatus
+from omniq import EventType, OmniQ, Task, TaskNotFoundError, TaskStatus
 
 from . import tasks
 from .conftest import MakeOmniQ
-from .helpers import wait_until
+from .helpers import events_ending_with, wait_until
 
 
 def test_enqueue_returns_str_id_and_get_task_describes_the_task(oq: OmniQ) -> None:
@@ -121,7 +121,7 @@ async def test_sync_api_inside_a_running_event_loop(make_oq: MakeOmniQ) -> None:
     task = oq.get_task(task_id)
     assert task is not None
     assert task.status is TaskStatus.COMPLETED
-    assert [e.type for e in oq.get_events(task_id)][-1] == "completed"
+    assert events_ending_with(oq, task_id, EventType.COMPLETED)[0].type is EventType.ENQUEUED
     oq.stop_worker()
     oq.close()
 
