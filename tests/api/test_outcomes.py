@@ -16,11 +16,7 @@ from omniq.storage.records import ResultRecord
 
 from . import tasks
 from .conftest import MakeOmniQ
-from .helpers import events_ending_with, wait_until
-
-
-def _types(oq: OmniQ, task_id: str) -> list[EventType]:
-    return [event.type for event in oq.get_events(task_id)]
+from .helpers import events_ending_with
 
 
 def test_retries_until_success(make_oq: MakeOmniQ) -> None:
@@ -38,7 +34,7 @@ def test_retries_until_success(make_oq: MakeOmniQ) -> None:
     # the latest error stays visible after the final success
     assert task.error is not None
     assert task.error.type == "builtins.ValueError"
-    types = _types(oq, task_id)
+    types = [e.type for e in events_ending_with(oq, task_id, EventType.COMPLETED)]
     assert types.count(EventType.EXECUTING) == 3
     assert types.count(EventType.RETRYING) == 2
     assert types.count(EventType.COMPLETED) == 1
@@ -131,7 +127,7 @@ def test_no_retries_fails_after_one_attempt(make_oq: MakeOmniQ) -> None:
     assert task.error is not None
     assert task.error.type == "builtins.ValueError"
     assert task.error.message == "bad"
-    assert _types(oq, task_id) == [
+    assert [e.type for e in events_ending_with(oq, task_id, EventType.FAILED)] == [
         EventType.ENQUEUED,
         EventType.DEQUEUED,
         EventType.EXECUTING,
@@ -148,12 +144,7 @@ def test_failing_every_retry_ends_failed(make_oq: MakeOmniQ) -> None:
         oq.get_result(task_id, timeout=5)
     assert info.value.error_message == f"flaky {key} attempt 3"
     assert len(tasks.ATTEMPTS[key]) == 3
-    # Without fused events (NATS, split roles) an outcome's event follows its status, so a
-    # waiter woken by the status may read the events a moment before it (see get_events).
-    types = wait_until(
-        lambda: (found := _types(oq, task_id))[-1] is EventType.FAILED and found,
-        what="the failed event",
-    )
+    types = [e.type for e in events_ending_with(oq, task_id, EventType.FAILED)]
     assert types.count(EventType.RETRYING) == 2
 
 
