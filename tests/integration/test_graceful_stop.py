@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -103,17 +104,24 @@ def test_a_body_in_a_thread_keeps_its_lease_past_the_grace_period(
     task_id = oq.enqueue(
         jobs.block_until, func_args={"runs": str(runs), "release": str(release), "max_wait": 20}
     )
-    first = procs.worker("first", db_path, grace=0.2, lease=1.0)
+    # A 3 s lease, renewed every second: a renewal late by a loaded machine's stall does
+    # not let the second worker take the task over.
+    first = procs.worker("first", db_path, grace=0.2, lease=3.0)
     wait_until(lambda: jobs.read_lines(runs), 30, "the task to start")
 
     first.signal()
     first.wait_line("STOPPED", 30)  # a thread cannot be interrupted: the lease is kept
-    second = procs.worker("second", db_path, lease=1.0)
+    second = procs.worker("second", db_path, lease=3.0)
     second.wait_line("READY", 30)
-    task = oq.get_task(task_id)
-    assert task is not None
-    assert task.status is TaskStatus.EXECUTING
-    assert pid_of(task.worker_id) == first.pid
+    # Watched for longer than a lease: the stopped worker keeps renewing it, and the
+    # second worker (whose maintenance takes expired leases back) leaves the task alone.
+    watch_ends = time.monotonic() + 4.0
+    while time.monotonic() < watch_ends:
+        task = oq.get_task(task_id)
+        assert task is not None
+        assert task.status is TaskStatus.EXECUTING
+        assert pid_of(task.worker_id) == first.pid
+        time.sleep(0.1)
     assert first.popen.poll() is None  # it waits for the body before it closes the store
 
     release.touch()

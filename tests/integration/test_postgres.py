@@ -80,23 +80,24 @@ def through(proxy: TcpProxy) -> str:
 def test_a_new_task_wakes_an_idle_worker_in_another_process_at_once(
     procs: Procs, oq: OmniQ, project: str
 ) -> None:
-    """Idle workers poll every second at most; a notification must beat that by far."""
-    worker = procs.postgres_worker("worker", POSTGRES_DSN, project, poll=1.0)
+    """An idle worker that polls once a minute picks new tasks up through notifications."""
+    worker = procs.postgres_worker("worker", POSTGRES_DSN, project, poll=60.0)
     worker.wait_line("READY", 30)
     warm = oq.enqueue(jobs.describe, {"x": 0})
     assert oq.get_result(warm, timeout=30)["pid"] == worker.pid
     latencies = []
     for x in range(5):
-        time.sleep(1.2)  # the worker is idle again: in its longest wait
+        time.sleep(1.2)  # the worker is idle again, in its (minute-long) wait
         started = time.monotonic()
         task_id = oq.enqueue(jobs.describe, {"x": x})
         assert oq.get_result(task_id, timeout=10, poll_interval=0.002) == {
             "double": 2 * x, "pid": worker.pid,
         }  # fmt: skip
         latencies.append(time.monotonic() - started)
-    # Polling alone would take 0.5 s on average and up to 1 s; all five under 0.3 s cannot
-    # happen by chance (0.3^5 < 0.3%).
-    assert max(latencies) < 0.3, latencies
+    # Polling alone would take 30 s on average; each pickup came from a notification. (The
+    # time a notification takes is measured in benchmarks/bench_postgres.py, not here: a
+    # bound of a few hundred ms would fail on a loaded machine.)
+    assert max(latencies) < 5, latencies
     worker.signal()
     worker.assert_clean_exit(30)
 
