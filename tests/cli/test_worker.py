@@ -118,7 +118,7 @@ def test_a_task_of_a_killed_worker_is_completed_by_the_next_worker(
 ) -> None:
     marker = tmp_path / "started"
     task_id = oq.enqueue(jobs.hangs_first_time, {"marker": str(marker)})
-    first = cli.start("--lease", "1", name="first")
+    first = cli.start("--lease", "3", name="first")  # not expired by a stall before the kill
     first_id = wait_registered(oq, first)
     wait_until(marker.exists, 30, "the task to start")
     first.popen.send_signal(signal.SIGKILL)

@@ -18,8 +18,12 @@ RECOVERY_LOG = (r"recovered \d+ tasks whose worker died",)
 
 
 def kill_mid_run(procs: Procs, db_path: Path, oq: OmniQ, task_id: str, runs: Path) -> int:
-    """Start a worker with a 1 s lease, wait until it runs the task, SIGKILL it."""
-    victim = procs.worker("victim", db_path, lease=1.0, max_workers=1)
+    """Start a worker with a 3 s lease, wait until it runs the task, SIGKILL it.
+
+    Not shorter: the victim's own maintenance takes back an expired lease, so a renewal
+    late by a loaded machine's stall must not expire it before the kill.
+    """
+    victim = procs.worker("victim", db_path, lease=3.0, max_workers=1)
     wait_until(lambda: jobs.read_lines(runs), 30, "the task to start in the victim")
     task = oq.get_task(task_id)
     assert task is not None

@@ -101,7 +101,7 @@ def test_task_of_a_killed_worker_is_completed_by_another(
         func_args={"runs": str(runs), "release": str(release), "max_wait": 30.0},
         max_retries=1,
     )
-    victim = file_worker(procs, "victim", store, lease=1.0, max_workers=1)
+    victim = file_worker(procs, "victim", store, lease=3.0, max_workers=1)  # not expired by a stall
     wait_until(lambda: jobs.read_lines(runs), 30, "the task to start in the victim")
     task = oq.get_task(task_id)
     assert task is not None

@@ -124,7 +124,13 @@ def test_a_worker_on_another_host_killed_mid_task_is_recovered(
         {"runs": str(runs), "release": str(release), "max_wait": 60.0},
         max_retries=1,
     )
-    remote = procs.postgres_worker("remote", through(proxy), project, lease=1.0, max_workers=1)
+    remote = procs.postgres_worker(
+        "remote",
+        through(proxy),
+        project,
+        lease=3.0,
+        max_workers=1,  # not expired by a stall
+    )
     wait_until(lambda: jobs.read_lines(runs), 30, "the task to start on the remote host")
     task = oq.get_task(task_id)
     assert task is not None

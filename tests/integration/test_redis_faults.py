@@ -240,7 +240,8 @@ def test_sigkill_of_a_worker_mid_task_runs_the_task_again_after_its_lease(
             jobs.block_until, {"runs": str(runs), "release": str(release), "max_wait": 30.0},
             max_retries=1,
         )  # fmt: skip
-        victim = cli_worker(procs, "victim", config, "--lease", "1", "--concurrency", "1")
+        # a 3 s lease: a renewal late by a stall does not expire it before the kill
+        victim = cli_worker(procs, "victim", config, "--lease", "3", "--concurrency", "1")
         wait_until(lambda: jobs.read_lines(runs), 30, "the task to start in the victim")
         task = oq.get_task(task_id)
         assert task is not None
