@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Callable
@@ -36,9 +37,14 @@ def stays_false(condition: Callable[[], object], seconds: float, interval: float
     return not condition()
 
 
-def wait_for_time(epoch: float) -> None:
-    """Return once the wall clock has passed ``epoch`` (polling, bounded)."""
-    wait_until(lambda: time.time() > epoch, timeout=max(5.0, epoch - time.time() + 5.0))
+def wait_for_time(oq: OmniQ, epoch: float) -> None:
+    """Return once the store's clock has passed ``epoch`` (polling, bounded).
+
+    The store's clock, not the local one: deadlines (``expires_at``) are written and
+    compared in store time, which a server backend offsets from the local clock.
+    """
+    clock = oq.store.clock
+    wait_until(lambda: clock.now() > epoch + 0.001, timeout=max(5.0, epoch - clock.now() + 5.0))
 
 
 def key() -> str:
@@ -75,3 +81,13 @@ def events_ending_with(oq: OmniQ, task_id: str, last: EventType) -> list[TaskEve
         return events if events and events[-1].type is last else None
 
     return wait_until(ended, what=f"the {last.value} event of {task_id}")
+
+
+async def events_ending_with_async(oq: OmniQ, task_id: str, last: EventType) -> list[TaskEvent]:
+    """:func:`events_ending_with` for a test running on its own event loop (5 s at most)."""
+    async with asyncio.timeout(5.0):
+        while True:
+            events = await oq.get_events_async(task_id)
+            if events and events[-1].type is last:
+                return events
+            await asyncio.sleep(0.005)

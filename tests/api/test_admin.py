@@ -94,12 +94,11 @@ def test_retry_runs_a_failed_task_again(oq: OmniQ) -> None:
     # The second life starts with its enqueued event, before the new attempt's events.
     again = types.index(EventType.ENQUEUED, 1)
     assert events[again].detail == "re-enqueued by retry (was failed)"
-    assert types[again:] == [
-        EventType.ENQUEUED,
-        EventType.DEQUEUED,
-        EventType.EXECUTING,
-        EventType.COMPLETED,
-    ]
+    second_life = [EventType.ENQUEUED, EventType.DEQUEUED, EventType.EXECUTING]
+    if oq.store.capabilities.fused_events:
+        assert types[again:-1] == second_life
+    else:  # the event follows the re-queue, which a worker may claim first (see retry)
+        assert sorted(types[again:-1]) == sorted(second_life)
     assert oq.retry(task_id) is False  # completed: nothing to retry
 
 

@@ -13,7 +13,7 @@ from omniq import EventType, OmniQ, Task, TaskNotFoundError, TaskStatus
 
 from . import tasks
 from .conftest import MakeOmniQ
-from .helpers import events_ending_with, wait_until
+from .helpers import events_ending_with, events_ending_with_async, wait_until
 
 
 def test_enqueue_returns_str_id_and_get_task_describes_the_task(oq: OmniQ) -> None:
@@ -43,8 +43,10 @@ def test_enqueue_returns_str_id_and_get_task_describes_the_task(oq: OmniQ) -> No
     assert task.status is TaskStatus.ENQUEUED
     assert (task.name, task.description, task.tags) == ("n", "d", ["t1", "t2"])
     assert task.created_at.tzinfo is not None
-    # created_at is the enqueue time; run_at defaults to it.
-    assert before - dt.timedelta(milliseconds=1) <= task.created_at <= after
+    # created_at is the enqueue time (on the store's clock: the local one plus the offset
+    # measured to it, within clock.error); run_at defaults to it.
+    slack = dt.timedelta(seconds=oq.store.clock.error + 0.001)
+    assert before - slack <= task.created_at <= after + slack
     assert task.run_at == task.created_at
     assert task.expires_at is None
     assert task.started_at is None
@@ -145,8 +147,8 @@ async def test_async_api_with_async_with(make_oq: MakeOmniQ) -> None:
         task = await oq.get_task_async(ids[0])
         assert task is not None
         assert task.status is TaskStatus.COMPLETED
-        events = await oq.get_events_async(ids[0])
-        assert [e.type for e in events][-1] == "completed"
+        events = await events_ending_with_async(oq, ids[0], EventType.COMPLETED)
+        assert events[0].type is EventType.ENQUEUED
         assert await oq.get_task_async("nope") is None
         with pytest.raises(TaskNotFoundError):
             await oq.get_result_async("nope")

@@ -247,6 +247,7 @@ async def test_recent_events_in_append_order_with_a_cursor(backend: Backend) -> 
     assert [e for _, e in await log.recent_events(cursors[0], 10)] == events[1:]
     assert await log.recent_events(cursors[-1], 10) == []
     await backend.event_store.append([event("c", 3)])
+    await visible(log, 4)
     assert [e for _, e in await log.recent_events(cursors[-1], 10)] == [event("c", 3)]
 
 
@@ -258,6 +259,7 @@ async def test_recent_events_refuses_a_foreign_cursor(backend: Backend) -> None:
 async def test_recent_events_refuses_a_cursor_with_anything_after_it(backend: Backend) -> None:
     log = event_log(backend)
     await backend.event_store.append([event("a", 1)])
+    await visible(log, 1)
     ((cursor, _),) = await log.recent_events(None, 1)
     for bad in (f"{cursor}\n", f"{cursor}²", f"{cursor}{'9' * 40}"):
         with pytest.raises(ConfigurationError) as caught:
@@ -307,11 +309,13 @@ async def test_a_follower_sees_every_event_once_while_writers_race(
 async def test_delete_events_of_tasks(backend: Backend) -> None:
     log = event_log(backend)
     await backend.event_store.append([event("a", 0), event("b", 1), event("a", 2)])
+    await visible(log, 3)
     assert await log.delete_events(["a", "zzz"]) == 2
     assert await backend.event_store.for_task("a") == []
     assert [e.task_id for _, e in await log.recent_events(None, 10)] == ["b"]
     _, last = (await log.recent_events(None, 1))[0]
     await backend.event_store.append([event("d", 3)])
+    await visible(log, 2)
     after = (await log.recent_events(None, 2))[0][0]
     assert [e.task_id for _, e in await log.recent_events(after, 10)] == ["d"]
     assert last.task_id == "b"
