@@ -55,7 +55,9 @@ def test_sigterm_during_a_long_task_lets_it_finish_within_the_grace(
     cli: Cli, oq: OmniQ, tmp_path: Path
 ) -> None:
     marker = tmp_path / "started"
-    task_id = oq.enqueue(jobs.slow, {"marker": str(marker), "seconds": 1.5})
+    # 3 s: the body still runs when the worker counts its running tasks, even on a loaded
+    # machine that is slow to deliver the signal.
+    task_id = oq.enqueue(jobs.slow, {"marker": str(marker), "seconds": 3.0})
     worker = cli.start("--grace", "20")
     wait_until(marker.exists, 30, "the task to start")
     worker.popen.send_signal(signal.SIGTERM)
