@@ -76,18 +76,21 @@ def events_ending_with(oq: OmniQ, task_id: str, last: EventType) -> list[TaskEve
     right after ``get_result`` the log may lack that last event for a moment.
     """
 
-    def ended() -> list[TaskEvent] | None:
-        events = oq.get_events(task_id)
-        return events if events and events[-1].type is last else None
-
-    return wait_until(ended, what=f"the {last.value} event of {task_id}")
+    return wait_until(
+        lambda: _if_ending_with(oq.get_events(task_id), last),
+        what=f"the {last.value} event of {task_id}",
+    )
 
 
 async def events_ending_with_async(oq: OmniQ, task_id: str, last: EventType) -> list[TaskEvent]:
     """:func:`events_ending_with` for a test running on its own event loop (5 s at most)."""
     async with asyncio.timeout(5.0):
         while True:
-            events = await oq.get_events_async(task_id)
-            if events and events[-1].type is last:
+            if events := _if_ending_with(await oq.get_events_async(task_id), last):
                 return events
             await asyncio.sleep(0.005)
+
+
+def _if_ending_with(events: list[TaskEvent], last: EventType) -> list[TaskEvent] | None:
+    """``events`` if the last one is of type ``last``, else ``None``."""
+    return events if events and events[-1].type is last else None

@@ -19,8 +19,6 @@ from omniq.storage.wakeups import MISSED_PAYLOADS, deliver_to_all
 
 __all__ = ["WakeupListener"]
 
-_log = logging.getLogger("omniq.storage")
-
 
 class WakeupListener:
     """Starts, feeds and stops one listening task on a bridge loop.
@@ -32,12 +30,16 @@ class WakeupListener:
         channel: The project's channel name (also names the task).
         ready_timeout: Seconds :meth:`start` waits for the subscription before returning
             anyway (the listener keeps trying; polling is the backstop).
+        log: The backend's logger, where a failing sink is reported.
     """
 
-    def __init__(self, bridge: LoopBridge, channel: str, ready_timeout: float) -> None:
+    def __init__(
+        self, bridge: LoopBridge, channel: str, ready_timeout: float, log: logging.Logger
+    ) -> None:
         self._bridge = bridge
         self._channel = channel
         self._ready_timeout = ready_timeout
+        self._log = log
         self._sinks: list[NotificationSink] = []
         self._task: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
@@ -81,4 +83,4 @@ class WakeupListener:
                 self._broadcast(payload)
 
     def _broadcast(self, payload: str) -> None:
-        deliver_to_all(payload, self._sinks, _log)
+        deliver_to_all(payload, self._sinks, self._log)

@@ -75,7 +75,7 @@ class PostgresNotifier(WakeupListener):
         server: str,
         on_tasks: Callable[[], None] | None = None,
     ) -> None:
-        super().__init__(bridge, channel, ready_timeout=5.0)
+        super().__init__(bridge, channel, ready_timeout=5.0, log=_log)
         self._on_tasks = on_tasks
         self._conninfo = conninfo
         self._server = server

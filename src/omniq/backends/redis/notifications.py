@@ -52,7 +52,7 @@ class RedisNotifier(WakeupListener):
     """
 
     def __init__(self, bridge: LoopBridge, conn: RedisConnection, channel: str) -> None:
-        super().__init__(bridge, channel, ready_timeout=conn.connect_timeout)
+        super().__init__(bridge, channel, ready_timeout=conn.connect_timeout, log=_log)
         self._conn = conn
 
     async def _listen(self) -> None:
